@@ -1,0 +1,73 @@
+#include "kernels.h"
+
+#include <string.h>
+
+quant_vec_dot_fn kern_vec_dot(uint32_t t) {
+    const quant_type_traits *tr = quant_traits(t);
+    return tr ? tr->vec_dot : NULL;
+}
+
+const char *kern_vec_dot_impl(uint32_t t) { return "scalar"; }
+
+static size_t act_row_bytes(const kern_matrix *w) {
+    const quant_type_traits *tr = quant_traits(w->type);
+    return quant_row_size(tr->vec_dot_type, w->ne0);
+}
+
+size_t kern_matmul_scratch_bytes(const kern_matrix *w, int n_tokens) {
+    return act_row_bytes(w) * (size_t)n_tokens + 64;
+}
+
+typedef struct {
+    const kern_matrix *w;
+    const float *x;
+    int n_tokens;
+    float *y;
+    int64_t ldy;
+    uint8_t *xq;          /* converted activations, n_tokens rows of act_bytes */
+    size_t act_bytes;
+    llmpi_pool *pool;
+} matmul_job;
+
+/* Activation conversion: one row per token, split across threads by row. */
+static void convert_task(void *argp, int ith, int nth) {
+    matmul_job *j = argp;
+    const quant_type_traits *at = quant_traits(quant_traits(j->w->type)->vec_dot_type);
+    for (int t = ith; t < j->n_tokens; t += nth)
+        at->from_float(j->x + (size_t)t * j->w->ne0, j->xq + (size_t)t * j->act_bytes, j->w->ne0);
+}
+
+/* Weight rows are handed out in chunks; each weight row is used against all tokens while it is hot
+ * in L1, so a micro-batch of T tokens streams the matrix once instead of T times. */
+#define ROWS_PER_CHUNK 16
+static void matmul_task(void *argp, int ith, int nth) {
+    matmul_job *j = argp;
+    const kern_matrix *w = j->w;
+    quant_vec_dot_fn dot = kern_vec_dot(w->type);
+    const int64_t n_chunks = (w->ne1 + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
+    for (int64_t c = pool_chunk_next(j->pool); c < n_chunks; c = pool_chunk_next(j->pool)) {
+        int64_t r0 = c * ROWS_PER_CHUNK, r1 = r0 + ROWS_PER_CHUNK < w->ne1 ? r0 + ROWS_PER_CHUNK : w->ne1;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *wr = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+            for (int t = 0; t < j->n_tokens; t++) {
+                float s;
+                dot(w->ne0, &s, wr, j->xq + (size_t)t * j->act_bytes);
+                j->y[(size_t)t * j->ldy + r] = s * w->tensor_scale;
+            }
+        }
+    }
+}
+
+void kern_matmul(llmpi_pool *pool, const kern_matrix *w, const float *x, int n_tokens,
+                 float *y, int64_t ldy, void *scratch) {
+    matmul_job j = { w, x, n_tokens, y, ldy, scratch, act_row_bytes(w), pool };
+    if (quant_traits(w->type)->vec_dot_type == LLMPI_TYPE_F32) {
+        /* F32 weights: the activation is used as is. */
+        memcpy(scratch, x, (size_t)n_tokens * j.act_bytes);
+    } else if (n_tokens == 1) {
+        convert_task(&j, 0, 1);
+    } else {
+        pool_run(pool, convert_task, &j);
+    }
+    pool_run(pool, matmul_task, &j);
+}

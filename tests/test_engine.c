@@ -1,0 +1,295 @@
+/* End-to-end engine tests against llama.cpp's golden logits and greedy continuations
+ * (../shared/fixtures/golden, see its README):
+ *  - every golden <model>.logits whose model file we can run: same tokens, logits for every position;
+ *    float weight files: max|dlogit| <= 1% of the position's logit range, same top-1 wherever llama.cpp's
+ *    top-2 margin > 1e-3; quantized files: mean KL(ref||ours) <= 1e-3 and top-1 agreement >= 98%;
+ *  - greedy 200-token continuations equal llama.cpp's (<model>.gen.txt);
+ *  - determinism across thread counts, micro-batch sizes and repeated runs;
+ *  - API errors: context overflow, bad token ids, unsupported architecture. */
+#include "harness.h"
+#include "llmpi.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint32_t n_tokens, n_vocab;
+    int32_t *tokens;
+    float *logits;
+    void *raw;
+} golden_logits;
+
+static bool load_golden(const char *path, golden_logits *g) {
+    size_t len;
+    g->raw = t_read_file(path, &len);
+    if (!g->raw) return false;
+    const uint8_t *b = g->raw;
+    if (len < 16 || memcmp(b, "LPLOGIT1", 8) != 0) { CHECK(0, "%s: not LPLOGIT1", path); return false; }
+    memcpy(&g->n_tokens, b + 8, 4);
+    memcpy(&g->n_vocab, b + 12, 4);
+    size_t need = 16 + 4 * (size_t)g->n_tokens + 4 * (size_t)g->n_tokens * g->n_vocab;
+    if (len != need) { CHECK(0, "%s: size %zu != %zu", path, len, need); return false; }
+    g->tokens = (int32_t *)(b + 16);
+    g->logits = (float *)(b + 16 + 4 * (size_t)g->n_tokens);
+    return true;
+}
+
+/* Weight types that are plain floats: compared by logit difference; anything quantized by KL. */
+static bool model_is_float(const llmpi_model *m) {
+    char mix[256];
+    llmpi_model_type_mix(m, mix, sizeof mix);
+    return !strstr(mix, "Q") && !strstr(mix, "TQ") && !strstr(mix, "IQ") && !strstr(mix, "I2_S");
+}
+
+static int argmax(const float *x, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++) if (x[i] > x[b]) b = i;
+    return b;
+}
+
+static double kl_div(const float *ref, const float *test, int n) {
+    double mr = -INFINITY, mt = -INFINITY;
+    for (int i = 0; i < n; i++) { if (ref[i] > mr) mr = ref[i]; if (test[i] > mt) mt = test[i]; }
+    double sr = 0, st = 0;
+    for (int i = 0; i < n; i++) { sr += exp(ref[i] - mr); st += exp(test[i] - mt); }
+    const double lr = mr + log(sr), lt = mt + log(st);
+    double kl = 0;
+    for (int i = 0; i < n; i++) {
+        const double lpr = ref[i] - lr, lpt = test[i] - lt;
+        kl += exp(lpr) * (lpr - lpt);
+    }
+    return kl;
+}
+
+static const char *find_model(const char *stem) {
+    static char path[1024];
+    const char *dirs[] = { "fixtures/real", "fixtures/synth" };
+    for (int i = 0; i < 2; i++) {
+        char rel[600];
+        snprintf(rel, sizeof rel, "%s/%s.gguf", dirs[i], stem);
+        snprintf(path, sizeof path, "%s", t_shared(rel));
+        FILE *f = fopen(path, "rb");
+        if (f) { fclose(f); return path; }
+    }
+    return NULL;
+}
+
+/* Runs the golden comparison for one model; returns true if the model could be loaded at all. */
+static void check_logits(const char *stem, int n_threads, int n_batch) {
+    char rel[600];
+    snprintf(rel, sizeof rel, "fixtures/golden/%s.logits", stem);
+    golden_logits g = { 0 };
+    t_begin("logits %s (threads %d, batch %d)", stem, n_threads, n_batch);
+    const char *path = find_model(stem);
+    CHECK(path, "no model file for golden %s", stem);
+    if (!path || !load_golden(t_shared(rel), &g)) { free(g.raw); t_end(); return; }
+
+    llmpi_error err;
+    llmpi_model *m = NULL;
+    llmpi_model_params mp = llmpi_model_default_params();
+    if (llmpi_model_load(path, &mp, &m, &err) != LLMPI_OK) {
+        CHECK(0, "load %s: %s", stem, err.msg);
+        free(g.raw);
+        t_end();
+        return;
+    }
+    CHECK(llmpi_model_n_vocab(m) == (int)g.n_vocab, "n_vocab %d vs golden %u", llmpi_model_n_vocab(m), g.n_vocab);
+    llmpi_context_params cp = llmpi_context_default_params();
+    cp.n_ctx = 512;
+    cp.n_threads = n_threads;
+    cp.n_batch = n_batch;
+    cp.logits_all = true;
+    llmpi_context *ctx = NULL;
+    if (llmpi_context_create(m, &cp, &ctx, &err) != LLMPI_OK) CHECK(0, "context: %s", err.msg);
+    else if (llmpi_eval(ctx, g.tokens, (int)g.n_tokens, &err) != LLMPI_OK) CHECK(0, "eval: %s", err.msg);
+    else {
+        const bool is_float = model_is_float(m);
+        const int V = (int)g.n_vocab;
+        double max_rel = 0, kl_sum = 0;
+        int top1_same = 0, top1_checked = 0, top1_bad = 0;
+        for (uint32_t i = 0; i < g.n_tokens; i++) {
+            const float *ref = g.logits + (size_t)i * V, *got = llmpi_get_logits(ctx, (int)i);
+            float lo = INFINITY, hi = -INFINITY, maxd = 0;
+            for (int k = 0; k < V; k++) {
+                if (ref[k] < lo) lo = ref[k];
+                if (ref[k] > hi) hi = ref[k];
+                float d = fabsf(ref[k] - got[k]);
+                if (!(d <= maxd)) maxd = d; /* NaN propagates as a failure */
+            }
+            const double pos_rel = maxd / (hi - lo);
+            if (!(pos_rel <= max_rel)) max_rel = pos_rel;
+            kl_sum += kl_div(ref, got, V);
+            const int ra = argmax(ref, V), ga = argmax(got, V);
+            top1_same += ra == ga;
+            /* top-2 margin of the reference */
+            float second = -INFINITY;
+            for (int k = 0; k < V; k++) if (k != ra && ref[k] > second) second = ref[k];
+            if (ref[ra] - second > 1e-3f) { top1_checked++; if (ra != ga) top1_bad++; }
+        }
+        const double mean_kl = kl_sum / g.n_tokens, top1_pct = 100.0 * top1_same / g.n_tokens;
+        printf("# %-28s %s max|d|/range %.2e  mean KL %.2e  top-1 %.1f%%\n", stem, is_float ? "float" : "quant",
+               max_rel, mean_kl, top1_pct);
+        if (is_float) {
+            CHECK(max_rel <= 0.01, "%s: max |dlogit| / range = %.4f > 1%%", stem, max_rel);
+            CHECK(top1_bad == 0, "%s: top-1 differs at %d of %d positions with margin > 1e-3", stem, top1_bad, top1_checked);
+        } else {
+            CHECK(mean_kl <= 1e-3, "%s: mean KL %.3e > 1e-3", stem, mean_kl);
+            CHECK(top1_pct >= 98.0, "%s: top-1 agreement %.1f%% < 98%%", stem, top1_pct);
+        }
+    }
+    llmpi_context_free(ctx);
+    llmpi_model_free(m);
+    free(g.raw);
+    t_end();
+}
+
+/* Greedy continuation of "Once upon a time" (with BOS) must equal llama.cpp's 200 ids. */
+static void check_greedy(const char *stem) {
+    char rel[600];
+    snprintf(rel, sizeof rel, "fixtures/golden/%s.gen.txt", stem);
+    t_begin("greedy 200 tokens %s", stem);
+    size_t len;
+    char *txt = t_read_file(t_shared(rel), &len);
+    const char *path = find_model(stem);
+    if (!txt || !path) { CHECK(path, "no model for %s", stem); free(txt); t_end(); return; }
+    int32_t want[256];
+    int n_want = 0;
+    const char *p = strstr(txt, "tokens: ");
+    CHECK(p != NULL, "no tokens line");
+    for (p = p ? p + 8 : txt; p && *p && *p != '\n' && n_want < 256;) {
+        want[n_want++] = (int32_t)strtol(p, (char **)&p, 10);
+        if (*p == ',') p++;
+    }
+    CHECK(n_want == 200, "expected 200 golden ids, got %d", n_want);
+    llmpi_error err;
+    llmpi_model *m = NULL;
+    if (llmpi_model_load(path, NULL, &m, &err) != LLMPI_OK) { CHECK(0, "%s", err.msg); free(txt); t_end(); return; }
+    int32_t prompt[16];
+    int np = llmpi_tokenize(m, "Once upon a time", -1, true, false, prompt, 16, &err);
+    CHECK(np > 0, "tokenize: %s", err.msg);
+    llmpi_context_params cp = llmpi_context_default_params();
+    cp.n_ctx = 512;
+    llmpi_context *ctx = NULL;
+    if (np > 0 && llmpi_context_create(m, &cp, &ctx, &err) == LLMPI_OK) {
+        int32_t got[200];
+        int n_got = 0;
+        llmpi_status st = llmpi_eval(ctx, prompt, np, &err);
+        while (st == LLMPI_OK && n_got < 200) {
+            const float *l = llmpi_get_logits(ctx, -1);
+            int32_t tok = (int32_t)argmax(l, llmpi_model_n_vocab(m));
+            got[n_got++] = tok;
+            if (n_got < 200) st = llmpi_eval(ctx, &tok, 1, &err);
+        }
+        CHECK(st == LLMPI_OK, "eval: %s", err.msg);
+        int first_diff = -1;
+        for (int i = 0; i < n_got && i < n_want; i++) if (got[i] != want[i]) { first_diff = i; break; }
+        CHECK(first_diff < 0 && n_got == 200, "%s: continuation differs from llama.cpp at token %d (got %d want %d)",
+              stem, first_diff, first_diff >= 0 ? got[first_diff] : -1, first_diff >= 0 ? want[first_diff] : -1);
+    } else {
+        CHECK(0, "context: %s", err.msg);
+    }
+    llmpi_context_free(ctx);
+    llmpi_model_free(m);
+    free(txt);
+    t_end();
+}
+
+static void check_api_errors(void) {
+    t_begin("API errors: context overflow, bad ids, negative n_predict");
+    llmpi_error err;
+    llmpi_model *m = NULL;
+    if (llmpi_model_load(t_shared("fixtures/real/stories260K.gguf"), NULL, &m, &err) != LLMPI_OK) {
+        CHECK(0, "%s", err.msg);
+        t_end();
+        return;
+    }
+    llmpi_context_params cp = llmpi_context_default_params();
+    cp.n_ctx = 8;
+    llmpi_context *ctx = NULL;
+    CHECK(llmpi_context_create(m, &cp, &ctx, &err) == LLMPI_OK, "%s", err.msg);
+    int32_t toks[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+    CHECK(llmpi_eval(ctx, toks, 9, &err) == LLMPI_ERR_CONTEXT_FULL, "overflow not detected");
+    CHECK(strstr(err.msg, "do not fit") != NULL, "message: %s", err.msg);
+    CHECK(llmpi_n_past(ctx) == 0, "failed eval must not advance the cache");
+    int32_t bad = 100000;
+    CHECK(llmpi_eval(ctx, &bad, 1, &err) == LLMPI_ERR_INVALID_ARG, "bad token id accepted");
+    CHECK(llmpi_eval(ctx, toks, 0, &err) == LLMPI_ERR_INVALID_ARG, "empty eval accepted");
+    CHECK(llmpi_eval(ctx, toks, 8, &err) == LLMPI_OK, "eval 8: %s", err.msg);
+    CHECK(llmpi_eval(ctx, toks, 1, &err) == LLMPI_ERR_CONTEXT_FULL, "full context accepted a token");
+    llmpi_kv_clear(ctx);
+    llmpi_sampler *s = llmpi_sampler_create(NULL);
+    CHECK(llmpi_generate(ctx, s, toks, 2, -1, false, NULL, NULL, NULL, &err) == LLMPI_ERR_INVALID_ARG, "negative n");
+    CHECK(llmpi_generate(ctx, s, toks, 4, 5, false, NULL, NULL, NULL, &err) == LLMPI_ERR_CONTEXT_FULL, "gen overflow");
+    llmpi_sampler_free(s);
+    llmpi_context_free(ctx);
+    llmpi_model_free(m);
+
+    m = NULL;
+    CHECK(llmpi_model_load("/nonexistent/model.gguf", NULL, &m, &err) == LLMPI_ERR_IO && m == NULL, "missing file");
+    CHECK(llmpi_model_load(t_shared("fixtures/vocab/ggml-vocab-gpt-2.gguf"), NULL, &m, &err) != LLMPI_OK,
+          "vocab-only file loaded as a model");
+    t_end();
+}
+
+/* Same logits for every thread count and micro-batch size (each output is one dot product). */
+static void check_determinism(void) {
+    t_begin("determinism across threads and micro-batches");
+    llmpi_error err;
+    llmpi_model *m = NULL;
+    if (llmpi_model_load(t_shared("fixtures/synth/llama-tiny-Q4_K_M.gguf"), NULL, &m, &err) != LLMPI_OK) {
+        CHECK(0, "%s", err.msg);
+        t_end();
+        return;
+    }
+    int32_t toks[20];
+    for (int i = 0; i < 20; i++) toks[i] = (i * 37 + 11) % 512;
+    float *ref = NULL;
+    const int V = llmpi_model_n_vocab(m);
+    const int configs[][2] = { { 1, 32 }, { 2, 32 }, { 3, 7 }, { 2, 1 } };
+    for (size_t c = 0; c < sizeof configs / sizeof configs[0]; c++) {
+        llmpi_context_params cp = llmpi_context_default_params();
+        cp.n_ctx = 64;
+        cp.n_threads = configs[c][0];
+        cp.n_batch = configs[c][1];
+        llmpi_context *ctx = NULL;
+        if (llmpi_context_create(m, &cp, &ctx, &err) != LLMPI_OK || llmpi_eval(ctx, toks, 20, &err) != LLMPI_OK) {
+            CHECK(0, "%s", err.msg);
+            llmpi_context_free(ctx);
+            break;
+        }
+        const float *l = llmpi_get_logits(ctx, -1);
+        if (!ref) { ref = malloc((size_t)V * sizeof *ref); memcpy(ref, l, (size_t)V * sizeof *ref); }
+        else CHECK(memcmp(ref, l, (size_t)V * sizeof *ref) == 0, "threads %d batch %d differ", configs[c][0], configs[c][1]);
+        llmpi_context_free(ctx);
+    }
+    free(ref);
+    llmpi_model_free(m);
+    t_end();
+}
+
+int main(void) {
+    /* Every golden logits file in the fixtures, sorted for a stable order. */
+    struct dirent **ents;
+    int n = scandir(t_shared("fixtures/golden"), &ents, NULL, alphasort);
+    t_begin("golden directory");
+    CHECK(n > 0, "cannot list %s", t_shared("fixtures/golden"));
+    t_end();
+    for (int i = 0; i < n; i++) {
+        const char *name = ents[i]->d_name;
+        size_t len = strlen(name);
+        if (len > 7 && strcmp(name + len - 7, ".logits") == 0) {
+            char stem[256];
+            snprintf(stem, sizeof stem, "%.*s", (int)(len - 7), name);
+            check_logits(stem, 1, 512);
+        }
+        free(ents[i]);
+    }
+    if (n > 0) free(ents);
+    check_logits("llama-tiny-Q4_K_M", 2, 5);
+    check_greedy("stories260K");
+    check_api_errors();
+    check_determinism();
+    return t_summary();
+}

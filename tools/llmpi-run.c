@@ -1,0 +1,278 @@
+/* llmpi-run: generate text from a GGUF model, inspect a file (--info), tokenize, dump logits.
+ * stdout carries exactly the prompt followed by the generated text (streamed); everything else
+ * (stats, errors) goes to stderr. Exit codes: 0 ok, 1 error, 2 usage. */
+#include "llmpi.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *usage_text =
+    "usage: llmpi-run MODEL.gguf [options]\n"
+    "  -p, --prompt TEXT       prompt text\n"
+    "  -f, --file FILE         read the prompt from FILE\n"
+    "  -n, --n-predict N       tokens to generate (default 128)\n"
+    "  -t, --threads N         threads (default: online cores)\n"
+    "  -c, --ctx-size N        context length (default: the model's)\n"
+    "  -b, --batch-size N      prompt micro-batch (default 32)\n"
+    "      --temp T            temperature (0 = greedy; default 0.8)\n"
+    "      --top-k K           (default 40)      --top-p P  (default 0.95)\n"
+    "      --min-p M           (default 0.05)    --repeat-penalty R (default 1.0)\n"
+    "      --repeat-last-n N   penalty window (default 64)\n"
+    "      --seed S            RNG seed\n"
+    "      --ignore-eos        do not stop at end-of-generation tokens\n"
+    "      --tokens 1,2,3      feed raw token ids instead of a prompt\n"
+    "      --tokenize TEXT     print the token ids of TEXT and exit\n"
+    "      --dump-logits FILE  write the logits of every prompt position (LPLOGIT1)\n"
+    "      --info              print the GGUF header, metadata and tensor table and exit\n"
+    "      --no-mmap           read weights into memory instead of mapping the file\n"
+    "      --kv-f32            F32 KV cache (default F16)\n"
+    "  -h, --help\n";
+
+static const char *prog = "llmpi-run";
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: error: ", prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+static void usage_exit(const char *fmt, const char *arg) {
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage_text);
+    exit(2);
+}
+
+static long parse_long(const char *opt, const char *s, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno) die("invalid value '%s' for %s: expected an integer", s, opt);
+    if (v < lo || v > hi) die("value %ld for %s is out of range [%ld, %ld]", v, opt, lo, hi);
+    return v;
+}
+
+static float parse_float(const char *opt, const char *s, float lo, float hi) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (!*s || *end || errno || !isfinite(v)) die("invalid value '%s' for %s: expected a number", s, opt);
+    if (v < lo || v > hi) die("value %s for %s is out of range [%g, %g]", s, opt, lo, hi);
+    return v;
+}
+
+static char *read_text_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) die("%s: %s", path, strerror(errno));
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while (buf && (r = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += r;
+        if (cap - len < 2) { char *nb = realloc(buf, cap * 2); if (!nb) { free(buf); buf = NULL; break; } buf = nb; cap *= 2; }
+    }
+    if (!buf) die("%s: out of memory", path);
+    if (ferror(f)) die("%s: read error", path);
+    fclose(f);
+    buf[len] = 0;
+    return buf;
+}
+
+static int32_t *parse_token_list(const char *s, int *n_out) {
+    int cap = 16, n = 0;
+    int32_t *v = malloc((size_t)cap * sizeof *v);
+    const char *p = s;
+    while (v && *p) {
+        char *end;
+        errno = 0;
+        long t = strtol(p, &end, 10);
+        if (end == p || errno || t < 0 || t > INT32_MAX) die("invalid token list '%s': expected ids like 1,2,3", s);
+        if (n == cap) { cap *= 2; int32_t *nv = realloc(v, (size_t)cap * sizeof *v); if (!nv) break; v = nv; }
+        v[n++] = (int32_t)t;
+        p = end;
+        if (*p == ',') p++;
+        else if (*p) die("invalid token list '%s': expected ids like 1,2,3", s);
+    }
+    if (!v || n == 0) die("empty token list");
+    *n_out = n;
+    return v;
+}
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) { (void)sig; interrupted = 1; }
+
+static bool print_token(int32_t token, const char *text, int len, void *user) {
+    (void)token; (void)user;
+    if (len > 0) { fwrite(text, 1, (size_t)len, stdout); fflush(stdout); }
+    return !interrupted;
+}
+
+/* LPLOGIT1: magic, u32 n_tokens, u32 n_vocab, i32 tokens[n], f32 logits[n][n_vocab] (little-endian host). */
+static void write_logits(const char *path, const llmpi_context *ctx, const int32_t *toks, int n, int n_vocab) {
+    FILE *f = fopen(path, "wb");
+    if (!f) die("%s: %s", path, strerror(errno));
+    uint32_t hdr[2] = { (uint32_t)n, (uint32_t)n_vocab };
+    bool ok = fwrite("LPLOGIT1", 1, 8, f) == 8 && fwrite(hdr, 4, 2, f) == 2 && fwrite(toks, 4, (size_t)n, f) == (size_t)n;
+    for (int i = 0; ok && i < n; i++) {
+        const float *l = llmpi_get_logits(ctx, i);
+        ok = l && fwrite(l, 4, (size_t)n_vocab, f) == (size_t)n_vocab;
+    }
+    if (fclose(f) != 0 || !ok) die("%s: write failed", path);
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *tokens_arg = NULL, *tokenize_text = NULL;
+    const char *dump_logits = NULL;
+    int n_predict = 128;
+    bool info = false, ignore_eos = false;
+    llmpi_model_params mp = llmpi_model_default_params();
+    llmpi_context_params cp = llmpi_context_default_params();
+    llmpi_sampler_params sp = llmpi_sampler_default_params();
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+#define NEXT() (i + 1 < argc ? argv[++i] : (usage_exit("option %s needs a value", a), ""))
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = NEXT();
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) prompt_file = NEXT();
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) n_predict = (int)parse_long(a, NEXT(), 0, INT_MAX);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) cp.n_threads = (int)parse_long(a, NEXT(), 1, 512);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) cp.n_ctx = (int)parse_long(a, NEXT(), 1, 1 << 24);
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) cp.n_batch = (int)parse_long(a, NEXT(), 1, 1 << 16);
+        else if (!strcmp(a, "--temp")) sp.temp = parse_float(a, NEXT(), 0.0f, 100.0f);
+        else if (!strcmp(a, "--top-k")) sp.top_k = (int)parse_long(a, NEXT(), 0, INT_MAX);
+        else if (!strcmp(a, "--top-p")) sp.top_p = parse_float(a, NEXT(), 0.0f, 1.0f);
+        else if (!strcmp(a, "--min-p")) sp.min_p = parse_float(a, NEXT(), 0.0f, 1.0f);
+        else if (!strcmp(a, "--repeat-penalty")) sp.repeat_penalty = parse_float(a, NEXT(), 0.0f, 100.0f);
+        else if (!strcmp(a, "--repeat-last-n")) sp.repeat_last_n = (int)parse_long(a, NEXT(), 0, 1 << 20);
+        else if (!strcmp(a, "--seed")) sp.seed = (uint64_t)parse_long(a, NEXT(), 0, LONG_MAX);
+        else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
+        else if (!strcmp(a, "--tokens")) tokens_arg = NEXT();
+        else if (!strcmp(a, "--tokenize")) tokenize_text = NEXT();
+        else if (!strcmp(a, "--dump-logits")) dump_logits = NEXT();
+        else if (!strcmp(a, "--info")) info = true;
+        else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
+        else if (!strcmp(a, "--mmap")) mp.use_mmap = true;
+        else if (!strcmp(a, "--kv-f32")) cp.kv_f32 = true;
+        else if (a[0] == '-' && a[1]) usage_exit("unknown option '%s'", a);
+        else if (!model_path) model_path = a;
+        else usage_exit("unexpected argument '%s'", a);
+#undef NEXT
+    }
+    if (!model_path) usage_exit("%s", "no model given");
+
+    llmpi_error err;
+    if (info) {
+        if (llmpi_print_file_info(model_path, mp.use_mmap, stdout, &err) != LLMPI_OK) die("%s: %s", model_path, err.msg);
+        return 0;
+    }
+
+    double t_load0 = llmpi_time_seconds();
+    mp.vocab_only = tokenize_text != NULL;
+    llmpi_model *model;
+    if (llmpi_model_load(model_path, &mp, &model, &err) != LLMPI_OK) die("%s: %s", model_path, err.msg);
+    double load_seconds = llmpi_time_seconds() - t_load0;
+
+    if (tokenize_text) {
+        int cap = (int)strlen(tokenize_text) + 16;
+        int32_t *toks = malloc((size_t)cap * sizeof *toks);
+        int n = toks ? llmpi_tokenize(model, tokenize_text, -1, true, false, toks, cap, &err) : -1;
+        if (n < 0 || n > cap) die("%s", n < 0 ? err.msg : "tokenization overflow");
+        for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", toks[i]);
+        printf("\n");
+        free(toks);
+        llmpi_model_free(model);
+        return 0;
+    }
+
+    /* Prompt -> token ids. */
+    int32_t *toks = NULL;
+    int n_toks = 0;
+    char *file_text = NULL;
+    if (tokens_arg) {
+        if (prompt || prompt_file) die("--tokens cannot be combined with -p/-f");
+        toks = parse_token_list(tokens_arg, &n_toks);
+    } else {
+        if (prompt_file) {
+            if (prompt) die("-p and -f cannot be combined");
+            prompt = file_text = read_text_file(prompt_file);
+        }
+        if (!prompt) die("no prompt: use -p TEXT, -f FILE or --tokens IDS");
+        if (!*prompt) die("empty prompt");
+        int cap = (int)strlen(prompt) + 16;
+        toks = malloc((size_t)cap * sizeof *toks);
+        if (!toks) die("out of memory");
+        n_toks = llmpi_tokenize(model, prompt, -1, true, false, toks, cap, &err);
+        if (n_toks < 0) die("%s", err.msg);
+        if (n_toks > cap) die("prompt tokenization overflow");
+        if (n_toks == 0) die("empty prompt");
+    }
+
+    cp.logits_all = dump_logits != NULL;
+    llmpi_context *ctx;
+    if (llmpi_context_create(model, &cp, &ctx, &err) != LLMPI_OK) die("%s", err.msg);
+    if (n_toks + (dump_logits ? 0 : n_predict) > llmpi_n_ctx(ctx))
+        die("prompt of %d tokens + %d to generate does not fit in the context of %d tokens (use -c)", n_toks,
+            n_predict, llmpi_n_ctx(ctx));
+
+    /* Echo the prompt: its own text, or the detokenized ids. */
+    if (prompt) fputs(prompt, stdout);
+    else if (llmpi_model_has_tokenizer(model)) {
+        char piece[256];
+        for (int i = 0; i < n_toks; i++) {
+            int len = llmpi_token_to_piece(model, toks[i], piece, (int)sizeof piece, false);
+            if (len > 0 && len <= (int)sizeof piece) fwrite(piece, 1, (size_t)len, stdout);
+        }
+    }
+    fflush(stdout);
+
+    struct sigaction sa = { 0 };
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+
+    llmpi_gen_stats st = { 0 };
+    if (dump_logits) {
+        double t0 = llmpi_time_seconds();
+        if (llmpi_eval(ctx, toks, n_toks, &err) != LLMPI_OK) die("%s", err.msg);
+        st.prompt_seconds = llmpi_time_seconds() - t0;
+        st.n_prompt = n_toks;
+        write_logits(dump_logits, ctx, toks, n_toks, llmpi_model_n_vocab(model));
+        if (n_predict > 0) {
+            /* Continue generating from the evaluated prompt: feed the last logits to the sampler loop. */
+            llmpi_kv_clear(ctx);
+        }
+    }
+    if (!dump_logits || n_predict > 0) {
+        llmpi_sampler *smp = llmpi_sampler_create(&sp);
+        if (!smp) die("out of memory");
+        if (llmpi_generate(ctx, smp, toks, n_toks, n_predict, ignore_eos, print_token, NULL, &st, &err) != LLMPI_OK)
+            die("%s", err.msg);
+        llmpi_sampler_free(smp);
+    }
+    printf("\n");
+    fflush(stdout);
+
+    fprintf(stderr, "\n%s: prompt: %d tokens in %.3f s (%.2f t/s)\n", prog, st.n_prompt, st.prompt_seconds,
+            st.prompt_seconds > 0 ? st.n_prompt / st.prompt_seconds : 0.0);
+    fprintf(stderr, "%s: generated: %d tokens in %.3f s (%.2f t/s)%s\n", prog, st.n_generated, st.gen_seconds,
+            st.gen_seconds > 0 ? st.n_generated / st.gen_seconds : 0.0, interrupted ? " (interrupted)" : "");
+    fprintf(stderr, "%s: load: %.3f s, threads: %d, peak RSS: %.1f MiB\n", prog, load_seconds,
+            cp.n_threads ? cp.n_threads : 0, (double)llmpi_peak_rss_bytes() / (1024.0 * 1024.0));
+
+    llmpi_context_free(ctx);
+    llmpi_model_free(model);
+    free(toks);
+    free(file_text);
+    return 0;
+}
