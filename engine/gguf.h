@@ -102,7 +102,8 @@ typedef struct {
 } gguf_error;
 
 /* Parse (buf, len). On success fills *out (free with gguf_free) and returns GGUF_OK.
- * The buffer must outlive *out. On failure *out holds nothing to free and err says why. */
+ * The buffer must outlive *out. On failure *out is zeroed (nothing to free) and err says why;
+ * err may be NULL. Validation policy (what is rejected with which status): docs/gguf.md. */
 gguf_status gguf_parse(const void *buf, size_t len, gguf_file *out, gguf_error *err);
 
 /* Open and parse a file. use_mmap: map read-only (MADV_WILLNEED/SEQUENTIAL hints); otherwise read

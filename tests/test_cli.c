@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Runs llmpi-run with args inside a brace group, so redirections in args (2>/dev/null) apply
+ * before t_run's own trailing 2>&1. */
 static char *run(const char *args, int *status) {
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s", t_tool("llmpi-run"), args);
+    snprintf(cmd, sizeof cmd, "{ %s %s; }", t_tool("llmpi-run"), args);
     char *out;
     *status = t_run(cmd, &out);
     return out;
@@ -106,7 +108,8 @@ static bool write_variant(const char *src, const char *dst, const char *drop_ten
 }
 
 static void check_bad_input(void) {
-    const char *stories = t_shared("fixtures/real/stories260K.gguf");
+    char stories[600]; /* t_shared returns a rotating buffer: keep our own copy */
+    snprintf(stories, sizeof stories, "%s", t_shared("fixtures/real/stories260K.gguf"));
     const char *tmp = t_tmpdir();
     char args[4096], p1[600], p2[600], p3[600], p4[600];
 
@@ -209,14 +212,15 @@ static void check_bad_input(void) {
 }
 
 static void check_generation(void) {
-    const char *stories = t_shared("fixtures/real/stories260K.gguf");
+    char stories[600];
+    snprintf(stories, sizeof stories, "%s", t_shared("fixtures/real/stories260K.gguf"));
     char args[4096];
     int st;
 
     t_begin("--tokenize matches the golden prompt tokens");
     snprintf(args, sizeof args, "'%s' --tokenize 'Once upon a time'", stories);
     char *out = run(args, &st);
-    CHECK(st == 0, "exit %d: %s", st, out);
+    CHECK(st == 0 && strncmp(out, "1,", 2) == 0, "exit %d: %s (want BOS 1 first)", st, out);
     size_t glen;
     char *gen = t_read_file(t_shared("fixtures/golden/stories260K.gen.txt"), &glen);
     free(out);
@@ -250,8 +254,8 @@ static void check_generation(void) {
     t_end();
 
     t_begin("stats on stderr");
-    snprintf(args, sizeof args, "'%s' -p 'Once upon a time' -n 8 --temp 0 2>&1 >/dev/null", stories);
-    out = run(args, &st);
+    snprintf(args, sizeof args, "{ %s '%s' -p 'Once upon a time' -n 8 --temp 0 2>&1 >/dev/null; }", t_tool("llmpi-run"), stories);
+    st = t_run(args, &out);
     CHECK(st == 0, "exit %d", st);
     CHECK(strstr(out, "prompt:") && strstr(out, "generated:") && strstr(out, "peak RSS") && strstr(out, "load:"),
           "stats missing: %s", out);
