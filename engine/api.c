@@ -245,6 +245,7 @@ void llmpi_context_free(llmpi_context *c) {
 
 int llmpi_n_ctx(const llmpi_context *c) { return c->p.n_ctx; }
 int llmpi_n_past(const llmpi_context *c) { return c->n_past; }
+int llmpi_n_threads(const llmpi_context *c) { return c->p.n_threads; }
 void llmpi_kv_clear(llmpi_context *c) { c->n_past = 0; c->n_logits = 0; c->last_n = 0; }
 
 static bool ensure_logit_rows(llmpi_context *c, size_t rows) {

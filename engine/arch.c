@@ -8,9 +8,10 @@ static const arch_desc archs[] = {
      * adjacent-pair (NORM) rotation equals HF's rotate-half. */
     { .name = "llama", .rope_neox = false, .ffn_act = FFN_ACT_SILU },
     { .name = "qwen2", .rope_neox = true, .ffn_act = FFN_ACT_SILU, .qkv_bias_ok = true },
-    { .name = "phi3", .rope_neox = true, .ffn_act = FFN_ACT_SILU, .ffn_gate_fused = true, .qkv_fused_ok = true },
+    { .name = "phi3", .rope_neox = true, .ffn_act = FFN_ACT_SILU, .ffn_gate_fused = true, .qkv_fused_ok = true,
+      .q_prescale = true },
     { .name = "gemma2", .rope_neox = true, .ffn_act = FFN_ACT_GELU, .post_norms = true, .embd_scale_sqrt = true,
-      .softcaps = true, .swa_even_layers = true, .output_always_tied = true },
+      .softcaps = true, .swa_even_layers = true, .output_always_tied = true, .q_prescale = true },
     /* Upstream llama.cpp "bitnet" (1bitLLM conversions): SiLU-gated FFN, sub-norms, optional scales. */
     { .name = "bitnet", .rope_neox = true, .ffn_act = FFN_ACT_SILU, .sub_norms = true, .weight_scales_ok = true,
       .output_always_tied = true },

@@ -126,13 +126,18 @@ static void attention_task(void *argp, int ith, int nth) {
         float qr[1024]; /* head_dim <= 1024 is checked at load */
         float *qh = qr;
         /* With an F16 cache llama.cpp converts Q to F16 (the F16 vec_dot_type) before Q·K. */
-        for (int d = 0; d < D; d++) qh[d] = fs->kv_f32 ? q[d] : quant_f16_to_f32(quant_f32_to_f16(q[d]));
+        const float qscale = fs->model->arch->q_prescale ? j->scale : 1.0f;
+        for (int d = 0; d < D; d++) {
+            const float qd = q[d] * qscale;
+            qh[d] = fs->kv_f32 ? qd : quant_f16_to_f32(quant_f32_to_f16(qd));
+        }
+        const float score_scale = fs->model->arch->q_prescale ? 1.0f : j->scale;
         const int start = j->window > 0 && pos - j->window + 1 > 0 ? pos - j->window + 1 : 0;
         for (int p = start; p <= pos; p++) {
             const size_t base = layer_off + (size_t)p * KD + (size_t)kvh * (size_t)D;
             float s = 0.0f;
             for (int d = 0; d < D; d++) s += qh[d] * kv_get(fs, fs->k_cache, base + (size_t)d);
-            s *= j->scale;
+            s *= score_scale;
             if (hp->attn_softcap > 0.0f) s = hp->attn_softcap * tanhf(s / hp->attn_softcap);
             scores[p - start] = s;
         }

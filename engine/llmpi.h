@@ -105,6 +105,7 @@ llmpi_status llmpi_context_create(llmpi_model *m, const llmpi_context_params *pa
 void llmpi_context_free(llmpi_context *ctx);
 int  llmpi_n_ctx(const llmpi_context *ctx);
 int  llmpi_n_past(const llmpi_context *ctx);    /* tokens in the KV cache */
+int  llmpi_n_threads(const llmpi_context *ctx); /* threads the context computes with */
 void llmpi_kv_clear(llmpi_context *ctx);
 
 /* Appends n tokens at the current position and runs the forward pass. Fails with LLMPI_ERR_CONTEXT_FULL

@@ -27,6 +27,8 @@ typedef struct {
     bool           softcaps;         /* gemma2: attention and final logit soft-capping */
     bool           swa_even_layers;  /* gemma2: even layers use the sliding window */
     bool           output_always_tied;
+    bool           q_prescale;       /* phi3, gemma2: Q is multiplied by the attention scale before Q·K
+                                      * (llama.cpp scales the tensor, then rounds it to F16) */
 } arch_desc;
 
 const arch_desc *arch_find(const char *name, size_t len);

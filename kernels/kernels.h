@@ -25,6 +25,14 @@ typedef struct {
 quant_vec_dot_fn kern_vec_dot(uint32_t t);
 /* Name of the kernel family kern_vec_dot picked ("scalar", "avx2", "neon-dotprod", ...). */
 const char *kern_vec_dot_impl(uint32_t t);
+/* Force a kernel family for every type (tests, benchmarks): "scalar", "avx2", "avx512", "neon",
+ * "neon-dotprod", or "auto"/NULL/"" for the best this CPU has. Types the family does not implement
+ * still fall back down its chain (kern_vec_dot_impl says which). Returns 0, or -1 (nothing changes)
+ * if the name is unknown or the family is not built/available here. $LLMPI_KERNELS sets the initial
+ * family the same way. Do not call while matmuls run on other threads. (kernels/dispatch.c) */
+int kern_set_impl(const char *name);
+/* Name of the family currently selected ("avx512", "scalar", ...). */
+const char *kern_get_impl(void);
 
 /* Bytes of scratch kern_matmul needs for n_tokens activation rows against W. */
 size_t kern_matmul_scratch_bytes(const kern_matrix *w, int n_tokens);

@@ -2,13 +2,6 @@
 
 #include <string.h>
 
-quant_vec_dot_fn kern_vec_dot(uint32_t t) {
-    const quant_type_traits *tr = quant_traits(t);
-    return tr ? tr->vec_dot : NULL;
-}
-
-const char *kern_vec_dot_impl(uint32_t t) { return "scalar"; }
-
 static size_t act_row_bytes(const kern_matrix *w) {
     const quant_type_traits *tr = quant_traits(w->type);
     return quant_row_size(tr->vec_dot_type, w->ne0);

@@ -70,7 +70,10 @@ const char *quant_type_name(uint32_t t);
 /* Parse a type name (case-insensitive, e.g. "q4_k"); returns -1 if unknown. */
 int quant_type_from_name(const char *name);
 
-/* Bytes of one row of ne0 elements; 0 if t unsupported or ne0 not a multiple of the block size. */
+/* Bytes of one row of ne0 elements; 0 if t unsupported or ne0 not a multiple of the block size.
+ * I8_S (per-row activation) is special: ne0 int8 codes, then an f32 scale s at byte ne0 and an i32
+ * code sum A at byte ne0 + 4 (read with memcpy) -> ne0 + 8 bytes. I2_S rows are ne0/4 bytes (the
+ * tensor's scale tail is not part of any row). */
 size_t quant_row_size(uint32_t t, int64_t ne0);
 
 /* Bytes a whole tensor occupies in a GGUF file. For most types = row_size(ne0) * ne1*ne2*ne3;
@@ -79,11 +82,16 @@ size_t quant_row_size(uint32_t t, int64_t ne0);
  * multiple of the block size, or a size that would overflow. */
 bool quant_tensor_nbytes(uint32_t t, const int64_t ne[4], uint64_t *out);
 
-/* I2_S: the per-tensor scale stored after the codes of a tensor with n elements. */
+/* I2_S: the per-tensor scale stored after the codes of a tensor with n elements.
+ * I2_S's row to_float cannot see this scale: it returns the ternary values t in {-1, 0, +1};
+ * quant_dequantize_tensor multiplies them by the scale. Likewise its vec_dot (against I8_S) returns
+ * (S - A) / s = sum t_k a_k / s and the caller multiplies by the scale (kern_matrix.tensor_scale). */
 float quant_i2s_tensor_scale(const void *tensor_data, int64_t n);
 
-/* Dequantize a whole tensor (any supported type including I2_S) of n elements into y.
- * n_per_row is ne0. Returns false for an unsupported type or a bad row length. */
+/* Dequantize a whole tensor (any supported type including I2_S) of n_per_row * nrows elements
+ * into y; data is the tensor's bytes (rows back to back; for I2_S followed by its scale tail).
+ * n_per_row is ne0. Returns false for an unsupported type, a type without to_float, a bad row
+ * length or NULL pointers. */
 bool quant_dequantize_tensor(uint32_t t, const void *data, float *y, int64_t n_per_row, int64_t nrows);
 
 /* F16 / BF16 scalar conversions (round-to-nearest-even, NaN/Inf preserved), docs/formats.md §3.0. */

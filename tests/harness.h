@@ -23,7 +23,7 @@ int  t_case_failed(void);    /* whether the current case has failed so far */
 
 /* Path of a file under ../shared (or $LLMPI_SHARED). Returns a static buffer (rotating, 8 slots). */
 const char *t_shared(const char *rel);
-/* Reads a whole file; *len receives its size. Returns NULL (and a failed check) on error. Free with free(). */
+/* Reads a whole file (NUL-terminated, not counted in *len). Returns NULL (and a failed check) on error. Free with free(). */
 void *t_read_file(const char *path, size_t *len);
 /* Runs a shell command line (a tool under test), captures stdout+stderr into a malloc'd string. Returns exit status. */
 int t_run(const char *cmdline, char **output);

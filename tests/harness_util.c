@@ -78,10 +78,11 @@ void *t_read_file(const char *path, size_t *len) {
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    void *p = malloc(n > 0 ? (size_t)n : 1);
+    void *p = malloc((n > 0 ? (size_t)n : 0) + 1); /* +1: always NUL-terminated, so text files work as strings */
     if (p && n > 0 && fread(p, 1, (size_t)n, f) != (size_t)n) { free(p); p = NULL; }
     fclose(f);
     if (!p) { CHECK(0, "cannot read %s", path); return NULL; }
+    ((char *)p)[n > 0 ? n : 0] = 0;
     *len = (size_t)n;
     return p;
 }

@@ -304,6 +304,52 @@ static void check_generation(void) {
     free(out);
     t_end();
 
+    t_begin("--power with a fake hwmon sensor: energy metrics on stderr and --stats-json");
+    {
+        char root[600], dir[700], file[800], json[700];
+        snprintf(root, sizeof root, "%s/sysfs", t_tmpdir());
+        snprintf(dir, sizeof dir, "mkdir -p '%s/class/hwmon/hwmon0'", root);
+        char *o = NULL;
+        t_run(dir, &o);
+        free(o);
+        snprintf(file, sizeof file, "%s/class/hwmon/hwmon0/name", root);
+        FILE *f = fopen(file, "w");
+        if (f) { fputs("ina226\n", f); fclose(f); }
+        snprintf(file, sizeof file, "%s/class/hwmon/hwmon0/power1_input", root);
+        f = fopen(file, "w");
+        if (f) { fputs("4500000\n", f); fclose(f); } /* 4.5 W in microwatts */
+        snprintf(json, sizeof json, "%s/stats.json", t_tmpdir());
+        snprintf(args, sizeof args,
+                 "{ LLMPI_SYSFS_ROOT='%s' %s '%s' -p 'Once upon a time' -n 400 -c 512 --ignore-eos --temp 0 "
+                 "--power hwmon --power-rate 50 --stats-json '%s' >/dev/null; }",
+                 root, t_tool("llmpi-run"), stories, json);
+        st = t_run(args, &out);
+        CHECK(st == 0, "exit %d: %s", st, out);
+        CHECK(strstr(out, "hwmon:ina226") && strstr(out, "TPJ"), "no energy lines: %s", out);
+        free(out);
+        size_t jl;
+        char *js = t_read_file(json, &jl);
+        const char *keys[] = { "prompt_tokens", "prompt_tps", "gen_tokens", "gen_tps", "power_source", "energy_j",
+                               "avg_w", "static_w", "dynamic_w", "j_per_token", "tpj", "tpj_dynamic", "wbl",
+                               "battery_wh", "tokens_per_word", "max_temp_c", "throttled" };
+        for (size_t k = 0; js && k < sizeof keys / sizeof keys[0]; k++) {
+            char q[64];
+            snprintf(q, sizeof q, "\"%s\":", keys[k]);
+            CHECK(strstr(js, q) != NULL, "stats JSON lacks %s: %s", keys[k], js);
+        }
+        CHECK(js && strstr(js, "\"avg_w\": 4.5,"), "average power is not the sensor's 4.5 W: %s", js ? js : "(none)");
+        CHECK(js && strstr(js, "\"gen_tokens\": 400,"), "gen_tokens: %s", js ? js : "(none)");
+        free(js);
+    }
+    t_end();
+
+    t_begin("--power none: energy reported as unavailable, not invented");
+    snprintf(args, sizeof args, "'%s' -p 'Once upon a time' -n 4 --power none 2>&1 >/dev/null", stories);
+    out = run(args, &st);
+    CHECK(st == 0 && strstr(out, "n/a") && !strstr(out, "TPJ 0"), "exit %d: %s", st, out);
+    free(out);
+    t_end();
+
     t_begin("docs/api-example.c runs against libllmpi.a");
     const char *bindir = getenv("LLMPI_BINDIR");
     char example[600];

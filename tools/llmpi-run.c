@@ -2,6 +2,7 @@
  * stdout carries exactly the prompt followed by the generated text (streamed); everything else
  * (stats, errors) goes to stderr. Exit codes: 0 ok, 1 error, 2 usage. */
 #include "llmpi.h"
+#include "power.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -32,7 +33,8 @@ static const char *usage_text =
     "      --info              print the GGUF header, metadata and tensor table and exit\n"
     "      --no-mmap           read weights into memory instead of mapping the file\n"
     "      --kv-f32            F32 KV cache (default F16)\n"
-    "  -h, --help\n";
+    "      --stats-json FILE   write the run's figures (t/s, energy) as one JSON object\n"
+    "  power measurement (docs/energy.md):\n";
 
 static const char *prog = "llmpi-run";
 
@@ -50,7 +52,7 @@ static void die(const char *fmt, ...) {
 static void usage_exit(const char *fmt, const char *arg) {
     fprintf(stderr, "%s: ", prog);
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_text);
+    fprintf(stderr, "\n%s%s  -h, --help\n", usage_text, power_cli_usage());
     exit(2);
 }
 
@@ -112,8 +114,13 @@ static int32_t *parse_token_list(const char *s, int *n_out) {
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) { (void)sig; interrupted = 1; }
 
+/* Per-token callback: streams text and marks the start of generation for the power sampler
+ * (the first callback comes right after the prompt has been evaluated). */
 static bool print_token(int32_t token, const char *text, int len, void *user) {
-    (void)token; (void)user;
+    power_sampler *ps = user;
+    static bool gen_marked;
+    if (ps && !gen_marked) { power_sampler_mark(ps, POWER_PHASE_GEN); gen_marked = true; }
+    (void)token;
     if (len > 0) { fwrite(text, 1, (size_t)len, stdout); fflush(stdout); }
     return !interrupted;
 }
@@ -133,8 +140,11 @@ static void write_logits(const char *path, const llmpi_context *ctx, const int32
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *tokens_arg = NULL, *tokenize_text = NULL;
-    const char *dump_logits = NULL;
+    const char *dump_logits = NULL, *stats_json = NULL;
     int n_predict = 128;
+    power_config pc;
+    power_config_default(&pc);
+    bool power_requested = false;
     bool info = false, ignore_eos = false;
     llmpi_model_params mp = llmpi_model_default_params();
     llmpi_context_params cp = llmpi_context_default_params();
@@ -143,7 +153,11 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define NEXT() (i + 1 < argc ? argv[++i] : (usage_exit("option %s needs a value", a), ""))
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
+        char perr[256];
+        int used = power_cli_parse(&pc, argc, argv, i, perr, sizeof perr);
+        if (used < 0) die("%s", perr);
+        if (used > 0) { i += used - 1; power_requested = true; continue; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { printf("%s%s  -h, --help\n", usage_text, power_cli_usage()); return 0; }
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = NEXT();
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) prompt_file = NEXT();
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) n_predict = (int)parse_long(a, NEXT(), 0, INT_MAX);
@@ -165,6 +179,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--no-mmap")) mp.use_mmap = false;
         else if (!strcmp(a, "--mmap")) mp.use_mmap = true;
         else if (!strcmp(a, "--kv-f32")) cp.kv_f32 = true;
+        else if (!strcmp(a, "--stats-json")) stats_json = NEXT();
         else if (a[0] == '-' && a[1]) usage_exit("unknown option '%s'", a);
         else if (!model_path) model_path = a;
         else usage_exit("unexpected argument '%s'", a);
@@ -241,6 +256,19 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
 
+    /* Power: sampled on its own thread around the run; never estimated (docs/energy.md). */
+    power_sampler *ps = NULL;
+    if (power_requested || stats_json) {
+        char perr[512];
+        if (power_sampler_create(&pc, &ps, perr, sizeof perr) != 0) die("power: %s", perr);
+        if (pc.idle_seconds > 0) {
+            fprintf(stderr, "%s: measuring idle power for %.0f s\n", prog, pc.idle_seconds);
+            if (power_measure_idle(ps, pc.idle_seconds) != 0) die("power: %s", power_sampler_error(ps));
+        }
+        if (power_sampler_start(ps) != 0) die("power: cannot start the sampler: %s", power_sampler_error(ps));
+        power_sampler_mark(ps, POWER_PHASE_PROMPT);
+    }
+
     llmpi_gen_stats st = { 0 };
     if (dump_logits) {
         double t0 = llmpi_time_seconds();
@@ -256,20 +284,38 @@ int main(int argc, char **argv) {
     if (!dump_logits || n_predict > 0) {
         llmpi_sampler *smp = llmpi_sampler_create(&sp);
         if (!smp) die("out of memory");
-        if (llmpi_generate(ctx, smp, toks, n_toks, n_predict, ignore_eos, print_token, NULL, &st, &err) != LLMPI_OK)
+        if (llmpi_generate(ctx, smp, toks, n_toks, n_predict, ignore_eos, print_token, ps, &st, &err) != LLMPI_OK)
             die("%s", err.msg);
         llmpi_sampler_free(smp);
     }
     printf("\n");
     fflush(stdout);
+    power_report rep;
+    if (ps) {
+        power_sampler_mark(ps, POWER_PHASE_OTHER);
+        power_sampler_stop(ps);
+        power_sampler_report(ps, &rep);
+    }
 
     fprintf(stderr, "\n%s: prompt: %d tokens in %.3f s (%.2f t/s)\n", prog, st.n_prompt, st.prompt_seconds,
             st.prompt_seconds > 0 ? st.n_prompt / st.prompt_seconds : 0.0);
     fprintf(stderr, "%s: generated: %d tokens in %.3f s (%.2f t/s)%s\n", prog, st.n_generated, st.gen_seconds,
             st.gen_seconds > 0 ? st.n_generated / st.gen_seconds : 0.0, interrupted ? " (interrupted)" : "");
-    fprintf(stderr, "%s: load: %.3f s, threads: %d, peak RSS: %.1f MiB\n", prog, load_seconds,
-            cp.n_threads ? cp.n_threads : 0, (double)llmpi_peak_rss_bytes() / (1024.0 * 1024.0));
+    fprintf(stderr, "%s: load: %.3f s, threads: %d, peak RSS: %.1f MiB\n", prog, load_seconds, llmpi_n_threads(ctx),
+            (double)llmpi_peak_rss_bytes() / (1024.0 * 1024.0));
 
+    if (ps || stats_json) {
+        power_run_info run = { st.n_prompt, st.prompt_seconds, st.n_generated, st.gen_seconds };
+        power_metrics pm;
+        power_compute_metrics(ps ? &rep : NULL, &run, pc.battery_wh, pc.tokens_per_word, &pm);
+        if (ps) power_print_metrics(stderr, "llmpi-run: ", &pm);
+        if (stats_json) {
+            FILE *jf = fopen(stats_json, "w");
+            if (!jf) die("%s: %s", stats_json, strerror(errno));
+            if (power_write_json(jf, &pm) != 0 || fclose(jf) != 0) die("%s: write failed", stats_json);
+        }
+    }
+    power_sampler_free(ps);
     llmpi_context_free(ctx);
     llmpi_model_free(model);
     free(toks);

@@ -1,0 +1,56 @@
+/* What SIMD this CPU (and OS) can run, detected once at first use, plus the per-ISA dot-product
+ * tables that kernels/dispatch.c chooses from.
+ *
+ * x86-64: cpuid leaves 1 and 7 for the instruction sets, xgetbv(XCR0) for whether the OS saves the
+ * YMM / ZMM / opmask state (a CPU flag alone is not enough: a kernel without AVX-512 support leaves
+ * the bits clear and the instructions fault).
+ * aarch64: Advanced SIMD is architectural; dotprod (SDOT/UDOT, "asimddp") comes from
+ * getauxval(AT_HWCAP). A family is usable only if this build compiled it *and* the CPU has it. */
+#ifndef LLMPI_CPU_FEATURES_H
+#define LLMPI_CPU_FEATURES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "quant.h"
+
+typedef struct {
+    /* x86-64 */
+    bool avx2, fma, f16c;                                 /* the "avx2" family needs all three */
+    bool avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16; /* "avx512" needs f/bw/vl/vnni */
+    bool avx_vnni;                                        /* reported only; no kernel uses it */
+    /* aarch64 */
+    bool neon;        /* Advanced SIMD (always on aarch64) */
+    bool dotprod;     /* SDOT/UDOT (ARMv8.2 optional, ARMv8.4 mandatory; Cortex-A76 yes, A72 no) */
+    bool fp16_arith;  /* half-precision vector arithmetic (reported only) */
+} cpu_features;
+
+/* Features of the running CPU (computed once, thread-safe). */
+const cpu_features *cpu_features_get(void);
+
+/* One line such as "avx2 fma f16c avx512f avx512bw avx512vl avx512vnni" (static buffer). */
+const char *cpu_features_string(void);
+
+/* ---- per-ISA kernel tables (defined in kernels/dot_*.c, consumed only by kernels/dispatch.c) ----
+ * Each table maps a weight type id to a kernel with exactly quant_vec_dot_fn's contract (x = weight
+ * row, y = activation row already converted to the type's vec_dot_type, n elements, *s = result).
+ * Types a table does not list fall back to the next family (avx512 -> avx2 -> scalar reference,
+ * neon-dotprod -> neon -> scalar reference); the table is the single place that says which. */
+typedef struct {
+    llmpi_type       type;
+    quant_vec_dot_fn fn;
+} kern_dot_entry;
+
+/* Arrays terminated by an entry with fn == NULL. Only declared for builds that compile them. */
+#if defined(__x86_64__)
+extern const kern_dot_entry kern_dots_avx2[];
+extern const kern_dot_entry kern_dots_avx512[];
+#endif
+#if defined(__aarch64__)
+extern const kern_dot_entry kern_dots_neon[];
+#if defined(__ARM_FEATURE_DOTPROD)
+extern const kern_dot_entry kern_dots_neon_dotprod[];
+#endif
+#endif
+
+#endif

@@ -1,0 +1,131 @@
+/* Run-time choice of the vec_dot kernel for each weight type.
+ *
+ * Kernel families, best first on each architecture:
+ *   x86-64:  avx512 (F+BW+VL+VNNI)  ->  avx2 (+FMA+F16C)  ->  scalar
+ *   aarch64: neon-dotprod (SDOT)    ->  neon (ARMv8.0)    ->  scalar
+ * "scalar" is the reference from the type table (quant_traits(t)->vec_dot, quant/vec_dot.c).
+ * A family only lists the types it implements (tables at the end of each kernels/dot_*.c); for any
+ * other type the next family down the chain is used, ending at the scalar reference, and
+ * kern_vec_dot_impl() names the family that actually serves the type.
+ *
+ * Which types each family implements (see the kern_dots_* tables for the authoritative list):
+ *   avx2:         F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS TQ1_0 TQ2_0 I2_S
+ *   avx512:       Q4_0 Q8_0 Q4_K TQ2_0 F16 F32 (the rest: avx2)
+ *   neon:         same list as avx2 (vmull_s8 / vpadalq_s16 integer path)
+ *   neon-dotprod: the integer types (SDOT); F32/F16/BF16 use the neon kernels
+ *
+ * The family can be forced with kern_set_impl() or, at first use, $LLMPI_KERNELS
+ * (scalar | avx2 | avx512 | neon | neon-dotprod | auto). */
+#include "kernels.h"
+#include "cpu_features.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { FAM_SCALAR, FAM_AVX2, FAM_AVX512, FAM_NEON, FAM_NEON_DOTPROD, FAM_COUNT } kern_family;
+
+static const char *const family_names[FAM_COUNT] = {
+    [FAM_SCALAR] = "scalar", [FAM_AVX2] = "avx2", [FAM_AVX512] = "avx512",
+    [FAM_NEON] = "neon", [FAM_NEON_DOTPROD] = "neon-dotprod",
+};
+/* Where a family falls back to for a type it does not implement. */
+static const kern_family family_fallback[FAM_COUNT] = {
+    [FAM_SCALAR] = FAM_SCALAR, [FAM_AVX2] = FAM_SCALAR, [FAM_AVX512] = FAM_AVX2,
+    [FAM_NEON] = FAM_SCALAR, [FAM_NEON_DOTPROD] = FAM_NEON,
+};
+
+static quant_vec_dot_fn family_kernels[FAM_COUNT][LLMPI_TYPE_COUNT];
+static bool family_usable[FAM_COUNT];
+static kern_family best_family;
+static _Atomic int active_family;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void load_table(kern_family fam, const kern_dot_entry *table) {
+    for (const kern_dot_entry *e = table; e->fn; e++)
+        if ((unsigned)e->type < LLMPI_TYPE_COUNT) family_kernels[fam][e->type] = e->fn;
+}
+
+static int family_from_name(const char *name) {
+    for (int f = 0; f < FAM_COUNT; f++)
+        if (strcmp(name, family_names[f]) == 0) return f;
+    return -1;
+}
+
+static void init_dispatch(void) {
+    const cpu_features *cpu = cpu_features_get();
+    family_usable[FAM_SCALAR] = true;
+    best_family = FAM_SCALAR;
+#if defined(__x86_64__)
+    if (cpu->avx2 && cpu->fma && cpu->f16c) {
+        load_table(FAM_AVX2, kern_dots_avx2);
+        family_usable[FAM_AVX2] = true;
+        best_family = FAM_AVX2;
+        if (cpu->avx512f && cpu->avx512bw && cpu->avx512vl && cpu->avx512vnni) {
+            load_table(FAM_AVX512, kern_dots_avx512);
+            family_usable[FAM_AVX512] = true;
+            best_family = FAM_AVX512;
+        }
+    }
+#elif defined(__aarch64__)
+    load_table(FAM_NEON, kern_dots_neon);
+    family_usable[FAM_NEON] = true;
+    best_family = FAM_NEON;
+#if defined(__ARM_FEATURE_DOTPROD)
+    if (cpu->dotprod) {
+        load_table(FAM_NEON_DOTPROD, kern_dots_neon_dotprod);
+        family_usable[FAM_NEON_DOTPROD] = true;
+        best_family = FAM_NEON_DOTPROD;
+    }
+#endif
+#endif
+    (void)cpu;
+    kern_family chosen = best_family;
+    const char *env = getenv("LLMPI_KERNELS");
+    if (env && *env) {
+        int f = family_from_name(env);
+        /* An unknown or unavailable name is ignored (the library does not print); tools that care
+         * can call kern_set_impl() themselves and report its error. */
+        if (f >= 0 && family_usable[f]) chosen = (kern_family)f;
+    }
+    atomic_store(&active_family, (int)chosen);
+}
+
+int kern_set_impl(const char *name) {
+    pthread_once(&init_once, init_dispatch);
+    if (!name || !*name || strcmp(name, "auto") == 0) {
+        atomic_store(&active_family, (int)best_family);
+        return 0;
+    }
+    int f = family_from_name(name);
+    if (f < 0 || !family_usable[f]) return -1;
+    atomic_store(&active_family, f);
+    return 0;
+}
+
+const char *kern_get_impl(void) {
+    pthread_once(&init_once, init_dispatch);
+    return family_names[atomic_load(&active_family)];
+}
+
+/* The family that serves type t under the active setting (FAM_SCALAR when nothing better exists). */
+static kern_family serving_family(uint32_t t) {
+    kern_family f = (kern_family)atomic_load(&active_family);
+    while (f != FAM_SCALAR && !family_kernels[f][t]) f = family_fallback[f];
+    return f;
+}
+
+quant_vec_dot_fn kern_vec_dot(uint32_t t) {
+    pthread_once(&init_once, init_dispatch);
+    const quant_type_traits *tr = quant_traits(t);
+    if (!tr) return NULL;
+    kern_family f = serving_family(t);
+    return f == FAM_SCALAR ? tr->vec_dot : family_kernels[f][t];
+}
+
+const char *kern_vec_dot_impl(uint32_t t) {
+    pthread_once(&init_once, init_dispatch);
+    if (!quant_traits(t)) return "none";
+    return family_names[serving_family(t)];
+}

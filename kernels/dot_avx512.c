@@ -1,0 +1,274 @@
+/* AVX-512 (F, BW, VL, VNNI) dot-product kernels for the types where 512-bit registers and VNNI pay:
+ * Q4_0, Q8_0 (two 32-element blocks per register), Q4_K, TQ2_0 (a 256-element super-block in four
+ * registers), F32, F16. Every other type is served by the AVX2 family (see the table at the end and
+ * kernels/dispatch.c).
+ *
+ * Exactness and float order: as in dot_avx2.c -- integer sums exact in int32, float combination in
+ * 16 f32 lanes (different order than the scalar reference, same bound).
+ *
+ * VNNI notes: _mm512_dpbusd_epi32(acc, u, s) adds u8 x s8 products four at a time into int32 lanes
+ * with no intermediate saturation (unlike maddubs), so any u8 x s8 input is exact;
+ * _mm512_dpwssd_epi32(acc, a, b) adds s16 x s16 pairs into int32 (also exact for our operands). */
+#include "cpu_features.h"
+#include "blocks.h"
+
+#include <immintrin.h>
+#include <stddef.h>
+#include <string.h>
+
+static inline float load_f16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, sizeof h);
+    return _cvtsh_ss(h);
+}
+
+static inline float load_f32(const uint8_t *p) {
+    float f;
+    memcpy(&f, p, sizeof f);
+    return f;
+}
+
+static inline __m256i load32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline __m512i load64(const uint8_t *p) { return _mm512_loadu_si512((const void *)p); }
+
+/* [lo 256 | hi 256] from two unaligned 32-byte loads. */
+static inline __m512i load32x2(const uint8_t *lo, const uint8_t *hi) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load32(lo)), load32(hi), 1);
+}
+
+/* 16 f32 lanes: the first 8 = a, the last 8 = b. */
+static inline __m512 halves_ps(float a, float b) {
+    return _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(a), _mm512_set1_ps(b));
+}
+
+/* ---- float types ------------------------------------------------------------------------------ */
+
+static void dot_f32(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const float *x = vx, *y = vy;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), acc1);
+        acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), acc2);
+        acc3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), acc3);
+    }
+    for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), acc0);
+    if (i < n) {   /* masked tail: lanes past n load as 0 */
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, y + i), acc1);
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
+/* F16: exact widening (vcvtph2ps), exact f16 x f16 products in f32. */
+static void dot_f16(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const uint8_t *x = vx, *y = vy;
+#define LD(p, i) _mm512_cvtph_ps(load32((p) + 2 * (i)))
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    __m512 acc2 = _mm512_setzero_ps(), acc3 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        acc0 = _mm512_fmadd_ps(LD(x, i), LD(y, i), acc0);
+        acc1 = _mm512_fmadd_ps(LD(x, i + 16), LD(y, i + 16), acc1);
+        acc2 = _mm512_fmadd_ps(LD(x, i + 32), LD(y, i + 32), acc2);
+        acc3 = _mm512_fmadd_ps(LD(x, i + 48), LD(y, i + 48), acc3);
+    }
+    for (; i + 16 <= n; i += 16) acc0 = _mm512_fmadd_ps(LD(x, i), LD(y, i), acc0);
+#undef LD
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        const __m512 xv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + 2 * i));
+        const __m512 yv = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, y + 2 * i));
+        acc1 = _mm512_fmadd_ps(xv, yv, acc1);
+    }
+    *s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+}
+
+/* ---- Q4_0 / Q8_0: two blocks per 512-bit register ----------------------------------------------- */
+
+enum {
+    Q4_0_D = offsetof(block_q4_0, d), Q4_0_QS = offsetof(block_q4_0, qs),
+    Q8_0_D = offsetof(block_q8_0, d), Q8_0_QS = offsetof(block_q8_0, qs),
+    Q8K_D = offsetof(block_q8_K, d), Q8K_QS = offsetof(block_q8_K, qs), Q8K_BSUMS = offsetof(block_q8_K, bsums),
+    Q4K_D = offsetof(block_q4_K, d), Q4K_DMIN = offsetof(block_q4_K, dmin), Q4K_SC = offsetof(block_q4_K, scales),
+    Q4K_QS = offsetof(block_q4_K, qs),
+    TQ2_QS = offsetof(block_tq2_0, qs), TQ2_D = offsetof(block_tq2_0, d),
+};
+
+/* Blocks i and i+1 of Q4_0: 64 codes c in [0, 15] ordered like the activations (block i elements
+ * 0..15 = low nibbles, 16..31 = high nibbles, then block i+1). */
+static inline __m512i q4_0_codes_x2(const uint8_t *b0, const uint8_t *b1) {
+    const __m512i shifts = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0, 0,
+                                            0x0004000400040004LL, 0x0004000400040004LL, 0, 0);
+    const __m256i q0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b0 + Q4_0_QS)));
+    const __m256i q1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(b1 + Q4_0_QS)));
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);   /* [q0 q0 q1 q1] */
+    return _mm512_and_si512(_mm512_srlv_epi16(q, shifts), _mm512_set1_epi8(0x0F));
+}
+
+/* Q4_0: sum (c - 8) a = dpbusd(c, a) - dpbusd(8, a); per block |sum| <= 32*8*127, exact. */
+static inline __m512 q4_0_pair(const uint8_t *x, const uint8_t *y, int64_t i, __m512 acc) {
+    const uint8_t *x0 = x + i * sizeof(block_q4_0), *x1 = x0 + sizeof(block_q4_0);
+    const uint8_t *y0 = y + i * sizeof(block_q8_0), *y1 = y0 + sizeof(block_q8_0);
+    const __m512i a = load32x2(y0 + Q8_0_QS, y1 + Q8_0_QS);
+    const __m512i cx = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q4_0_codes_x2(x0, x1), a);
+    const __m512i eight_a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), a);
+    const __m512 d = halves_ps(load_f16(x0 + Q4_0_D) * load_f16(y0 + Q8_0_D), load_f16(x1 + Q4_0_D) * load_f16(y1 + Q8_0_D));
+    return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(cx, eight_a)), acc);
+}
+
+/* Q8_0: sign trick so dpbusd sees u8 |w| <= 128 and s8 a*sign(w) in [-127, 127] (activation codes
+ * never reach -128); per block |sum| <= 32*128*127, exact. */
+static inline __m512 q8_0_pair(const uint8_t *x, const uint8_t *y, int64_t i, __m512 acc) {
+    const uint8_t *x0 = x + i * sizeof(block_q8_0), *x1 = x0 + sizeof(block_q8_0);
+    const uint8_t *y0 = y + i * sizeof(block_q8_0), *y1 = y0 + sizeof(block_q8_0);
+    const __m512i w = load32x2(x0 + Q8_0_QS, x1 + Q8_0_QS);
+    const __m512i a = load32x2(y0 + Q8_0_QS, y1 + Q8_0_QS);
+    const __m512i a_signed = _mm512_mask_sub_epi8(a, _mm512_movepi8_mask(w), _mm512_setzero_si512(), a);
+    const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(w), a_signed);
+    const __m512 d = halves_ps(load_f16(x0 + Q8_0_D) * load_f16(y0 + Q8_0_D), load_f16(x1 + Q8_0_D) * load_f16(y1 + Q8_0_D));
+    return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+}
+
+/* Pairs of blocks into two accumulators (4 blocks per iteration); an odd last block goes through the
+ * AVX2-width path of the same arithmetic by pairing it with itself and masking the second half. */
+#define PAIR_DOT(name, pair_fn, x_block_bytes, y_block_bytes, tail_fn)                              \
+    static void name(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) { \
+        const uint8_t *x = vx, *y = vy;                                                             \
+        const int64_t nb = n / 32;                                                                  \
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                              \
+        int64_t i = 0;                                                                              \
+        for (; i + 4 <= nb; i += 4) {                                                               \
+            acc0 = pair_fn(x, y, i, acc0);                                                          \
+            acc1 = pair_fn(x, y, i + 2, acc1);                                                      \
+        }                                                                                           \
+        if (i + 2 <= nb) { acc0 = pair_fn(x, y, i, acc0); i += 2; }                                 \
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));                                \
+        if (i < nb) sum += tail_fn(x + i * (x_block_bytes), y + i * (y_block_bytes));               \
+        *s = sum;                                                                                   \
+    }
+
+/* Single trailing block, 256-bit (AVX-512VL forms of the same instructions). */
+static float q4_0_single(const uint8_t *xb, const uint8_t *yb) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)(xb + Q4_0_QS));
+    const __m256i c = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+    const __m256i a = load32(yb + Q8_0_QS);
+    const __m256i p = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), c, a),
+                                       _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), a));
+    const __m256 v = _mm256_mul_ps(_mm256_set1_ps(load_f16(xb + Q4_0_D) * load_f16(yb + Q8_0_D)), _mm256_cvtepi32_ps(p));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+static float q8_0_single(const uint8_t *xb, const uint8_t *yb) {
+    const __m256i w = load32(xb + Q8_0_QS), a = load32(yb + Q8_0_QS);
+    const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
+    const __m256 v = _mm256_mul_ps(_mm256_set1_ps(load_f16(xb + Q8_0_D) * load_f16(yb + Q8_0_D)), _mm256_cvtepi32_ps(p));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+PAIR_DOT(dot_q4_0_q8_0, q4_0_pair, sizeof(block_q4_0), sizeof(block_q8_0), q4_0_single)
+PAIR_DOT(dot_q8_0_q8_0, q8_0_pair, sizeof(block_q8_0), sizeof(block_q8_0), q8_0_single)
+
+/* ---- Q4_K, TQ2_0: one 256-element super-block in four registers ---------------------------------- */
+
+/* See dot_avx2.c unpack_k4_scales: 12 packed bytes -> sc0..7, m0..7. */
+static inline void unpack_k4_scales(const uint8_t *packed, uint8_t out[16]) {
+    uint32_t w[3], o[4];
+    memcpy(w, packed, 12);
+    const uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
+    o[0] = w[0] & low6;
+    o[1] = (w[2] & low4) | (((w[0] >> 6) & low2) << 4);
+    o[2] = w[1] & low6;
+    o[3] = ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4);
+    memcpy(out, o, 16);
+}
+
+/* Q4_K: register g holds sub-blocks 2g (low nibbles of qs[32g..32g+31]) and 2g+1 (high nibbles).
+ * maddubs c*a pairs <= 2*15*127 = 3810 (no saturation), dpwssd with the sub-block scale (<= 63):
+ * int32 lane <= 4 * 2*3810*63 < 2^21. Mins: sum_j m_j (bsums[2j] + bsums[2j+1]), exact. */
+static void dot_q4_K_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / QK_K;
+    const __m512i nib_shift = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
+                                               0x0004000400040004LL, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    /* int16 lane l of register g takes scale 2g + (l >= 16) */
+    const __m512i pick_lo = _mm512_set_epi64(0x0001000100010001LL, 0x0001000100010001LL, 0x0001000100010001LL,
+                                             0x0001000100010001LL, 0, 0, 0, 0);
+    const __m512i two = _mm512_set1_epi16(2);
+    __m512 acc = _mm512_setzero_ps();
+    float min_sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * sizeof(block_q4_K), *yb = y + i * sizeof(block_q8_K);
+        const float dy = load_f32(yb + Q8K_D);
+        uint8_t sm[16];
+        unpack_k4_scales(xb + Q4K_SC, sm);
+        const __m128i sm16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sm));  /* sc0..7 as int16 */
+        const __m512i sc_all = _mm512_broadcast_i32x4(sm16);
+        /* mins */
+        const __m128i b_lo = _mm_loadu_si128((const __m128i *)(yb + Q8K_BSUMS));
+        const __m128i b_hi = _mm_loadu_si128((const __m128i *)(yb + Q8K_BSUMS + 16));
+        const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+        __m128i mv = _mm_madd_epi16(_mm_hadd_epi16(b_lo, b_hi), m16);
+        mv = _mm_add_epi32(mv, _mm_shuffle_epi32(mv, _MM_SHUFFLE(1, 0, 3, 2)));
+        mv = _mm_add_epi32(mv, _mm_shuffle_epi32(mv, _MM_SHUFFLE(2, 3, 0, 1)));
+        const int msum = _mm_cvtsi128_si32(mv);
+        __m512i sumi = _mm512_setzero_si512();
+        __m512i pick = pick_lo;
+        for (int g = 0; g < 4; g++) {
+            const __m512i q = _mm512_broadcast_i64x4(load32(xb + Q4K_QS + 32 * g));
+            const __m512i c = _mm512_and_si512(_mm512_srlv_epi16(q, nib_shift), m4);
+            const __m512i p = _mm512_maddubs_epi16(c, load64(yb + Q8K_QS + 64 * g));
+            sumi = _mm512_dpwssd_epi32(sumi, p, _mm512_permutexvar_epi16(pick, sc_all));
+            pick = _mm512_add_epi16(pick, two);
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(load_f16(xb + Q4K_D) * dy), _mm512_cvtepi32_ps(sumi), acc);
+        min_sum += load_f16(xb + Q4K_DMIN) * dy * (float)msum;
+    }
+    *s = _mm512_reduce_add_ps(acc) - min_sum;
+}
+
+/* TQ2_0: register m covers activations 64m..64m+63 = half h = m/2, 2-bit fields k = 2(m%2) and
+ * 2(m%2)+1 of qs[32h..32h+31]. sum (c-1) a = dpbusd(c, a) - sum(bsums); exact. */
+static void dot_tq2_0_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / QK_K;
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m512i shift01 = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
+                                             0x0002000200020002LL, 0, 0, 0, 0);
+    const __m512i shift23 = _mm512_add_epi16(shift01, _mm512_set1_epi16(4));
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * sizeof(block_tq2_0), *yb = y + i * sizeof(block_q8_K);
+        const uint8_t *a = yb + Q8K_QS;
+        const __m512i q0 = _mm512_broadcast_i64x4(load32(xb + TQ2_QS));
+        const __m512i q1 = _mm512_broadcast_i64x4(load32(xb + TQ2_QS + 32));
+        __m512i sumi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srlv_epi16(q0, shift01), m3), load64(a));
+        sumi = _mm512_dpbusd_epi32(sumi, _mm512_and_si512(_mm512_srlv_epi16(q0, shift23), m3), load64(a + 64));
+        sumi = _mm512_dpbusd_epi32(sumi, _mm512_and_si512(_mm512_srlv_epi16(q1, shift01), m3), load64(a + 128));
+        sumi = _mm512_dpbusd_epi32(sumi, _mm512_and_si512(_mm512_srlv_epi16(q1, shift23), m3), load64(a + 192));
+        const __m256i bs = _mm256_madd_epi16(load32(yb + Q8K_BSUMS), ones16);   /* 8 x (sum of 32 codes) */
+        sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(bs));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(load_f16(xb + TQ2_D) * load_f32(yb + Q8K_D)), _mm512_cvtepi32_ps(sumi), acc);
+    }
+    *s = _mm512_reduce_add_ps(acc);
+}
+
+/* ---- table: types not listed fall back to the AVX2 family ------------------------------------- */
+
+const kern_dot_entry kern_dots_avx512[] = {
+    { LLMPI_TYPE_F32, dot_f32 },
+    { LLMPI_TYPE_F16, dot_f16 },
+    { LLMPI_TYPE_Q4_0, dot_q4_0_q8_0 },
+    { LLMPI_TYPE_Q8_0, dot_q8_0_q8_0 },
+    { LLMPI_TYPE_Q4_K, dot_q4_K_q8_K },
+    { LLMPI_TYPE_TQ2_0, dot_tq2_0_q8_K },
+    { LLMPI_TYPE_COUNT, NULL },
+};

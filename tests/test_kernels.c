@@ -1,0 +1,303 @@
+/* SIMD dot-product kernels (kernels/dot_*.c via kernels/dispatch.c) against the scalar reference
+ * (quant/vec_dot.c, reached through quant_traits()->vec_dot).
+ *
+ * For every kernel family this build and CPU can run (forced with kern_set_impl) and every weight
+ * type: random weight rows (random code bytes, small random f16 scales -- independent of the
+ * weight quantizers), activations from the real activation quantizer (traits->from_float),
+ * 1..8 blocks plus one longer row, 3 rows per case (odd count), several seeds. The kernels get
+ * copies of the rows at odd addresses (1 byte past an aligned buffer); the reference gets aligned
+ * rows (it reads blocks through struct members, which needs natural alignment).
+ *
+ * Tolerance. Integer partial sums must be exact; only the float accumulation differs (lane-wise
+ * partial sums, different association of the scale products). With u = 2^-24 and
+ * M = sum_e |w_e * a_e| over dequantized weights and activations (for types with a min term, the
+ * scale part and the min part are counted separately, so M bounds every intermediate), both the
+ * reference and a SIMD kernel are within about (terms + 16) * u * M of the exact value, where
+ * terms = blocks (quantized types) or elements / 8 (float types). For the sizes here that is
+ * < 2e-6 * M; the check uses 1e-5 * M and reports the largest |err| / M seen. I2_S is computed in
+ * integers and then by the same float expression, so it must match bit for bit.
+ *
+ * `test_kernels --bench [TYPE...]` times a 4096 x 4096 matrix-vector product per type and family
+ * (one thread) instead of testing. */
+#include "harness.h"
+#include "kernels.h"
+#include "cpu_features.h"
+#include "quant.h"
+#include "blocks.h"
+#include "ref.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const all_families[] = { "scalar", "avx2", "avx512", "neon", "neon-dotprod" };
+#define N_FAMILIES (int)(sizeof all_families / sizeof all_families[0])
+
+/* Weight types with a vec_dot, in the order of the brief (benchmark types first). */
+static const llmpi_type weight_types[] = {
+    LLMPI_TYPE_Q4_0, LLMPI_TYPE_Q8_0, LLMPI_TYPE_Q4_K, LLMPI_TYPE_Q6_K, LLMPI_TYPE_Q2_K, LLMPI_TYPE_TQ2_0,
+    LLMPI_TYPE_F16, LLMPI_TYPE_F32, LLMPI_TYPE_Q3_K, LLMPI_TYPE_Q5_K, LLMPI_TYPE_Q4_1, LLMPI_TYPE_Q5_0,
+    LLMPI_TYPE_Q5_1, LLMPI_TYPE_IQ4_NL, LLMPI_TYPE_IQ4_XS, LLMPI_TYPE_TQ1_0, LLMPI_TYPE_BF16, LLMPI_TYPE_I2_S,
+};
+#define N_WEIGHT_TYPES (int)(sizeof weight_types / sizeof weight_types[0])
+
+/* Where a block keeps its f16 scale(s): d (multiplies the codes) and, for types with one, the min
+ * scale (m / dmin). -1 = none. Plain float types and I2_S (per-tensor scale) have neither. */
+typedef struct { llmpi_type type; int d_offset, min_offset; } scale_fields;
+static const scale_fields block_scales[] = {
+    { LLMPI_TYPE_Q4_0, offsetof(block_q4_0, d), -1 },
+    { LLMPI_TYPE_Q4_1, offsetof(block_q4_1, d), offsetof(block_q4_1, m) },
+    { LLMPI_TYPE_Q5_0, offsetof(block_q5_0, d), -1 },
+    { LLMPI_TYPE_Q5_1, offsetof(block_q5_1, d), offsetof(block_q5_1, m) },
+    { LLMPI_TYPE_Q8_0, offsetof(block_q8_0, d), -1 },
+    { LLMPI_TYPE_Q2_K, offsetof(block_q2_K, d), offsetof(block_q2_K, dmin) },
+    { LLMPI_TYPE_Q3_K, offsetof(block_q3_K, d), -1 },
+    { LLMPI_TYPE_Q4_K, offsetof(block_q4_K, d), offsetof(block_q4_K, dmin) },
+    { LLMPI_TYPE_Q5_K, offsetof(block_q5_K, d), offsetof(block_q5_K, dmin) },
+    { LLMPI_TYPE_Q6_K, offsetof(block_q6_K, d), -1 },
+    { LLMPI_TYPE_IQ4_NL, offsetof(block_iq4_nl, d), -1 },
+    { LLMPI_TYPE_IQ4_XS, offsetof(block_iq4_xs, d), -1 },
+    { LLMPI_TYPE_TQ1_0, offsetof(block_tq1_0, d), -1 },
+    { LLMPI_TYPE_TQ2_0, offsetof(block_tq2_0, d), -1 },
+};
+
+static const scale_fields *scales_of(llmpi_type t) {
+    for (size_t i = 0; i < sizeof block_scales / sizeof block_scales[0]; i++)
+        if (block_scales[i].type == t) return &block_scales[i];
+    return NULL;
+}
+
+static void put_f16(uint8_t *p, float v) {
+    const uint16_t h = quant_f32_to_f16(v);
+    memcpy(p, &h, sizeof h);
+}
+
+/* One random weight row of n elements of type t into row (quant_row_size bytes). */
+static void random_weight_row(llmpi_type t, uint8_t *row, int64_t n, uint64_t *rng) {
+    const quant_type_traits *tr = quant_traits(t);
+    const size_t bytes = quant_row_size(t, n);
+    if (t == LLMPI_TYPE_F32 || t == LLMPI_TYPE_F16 || t == LLMPI_TYPE_BF16) {
+        float *tmp = malloc((size_t)n * sizeof(float));
+        for (int64_t i = 0; i < n; i++) tmp[i] = t_rand_normal(rng) * 0.5f;
+        if (t == LLMPI_TYPE_F32) memcpy(row, tmp, (size_t)n * sizeof(float));
+        for (int64_t i = 0; t != LLMPI_TYPE_F32 && i < n; i++) {
+            const uint16_t h = t == LLMPI_TYPE_F16 ? quant_f32_to_f16(tmp[i]) : quant_f32_to_bf16(tmp[i]);
+            memcpy(row + 2 * i, &h, sizeof h);
+        }
+        free(tmp);
+        return;
+    }
+    for (size_t i = 0; i < bytes; i++) row[i] = (uint8_t)(t_rand_u64(rng) >> 56);
+    const scale_fields *sf = scales_of(t);
+    if (!sf) return;
+    for (int64_t b = 0; b < n / tr->blck_size; b++) {
+        uint8_t *blk = row + (size_t)b * tr->type_size;
+        const float sign = (t_rand_u64(rng) & 1) ? 1.0f : -1.0f;
+        put_f16(blk + sf->d_offset, sign * t_rand_uniform(rng, 0.0005f, 0.05f));
+        if (sf->min_offset >= 0) put_f16(blk + sf->min_offset, t_rand_uniform(rng, -0.02f, 0.05f));
+    }
+}
+
+/* Activation floats: mostly N(0,1), a few outliers (what makes real Q8 scales uneven). */
+static void random_activations(float *x, int64_t n, uint64_t *rng) {
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = t_rand_normal(rng);
+        if ((t_rand_u64(rng) & 63) == 0) x[i] *= 20.0f;
+    }
+}
+
+/* sum_e |w_e * a_e| over dequantized values; for min types the scale and min parts separately. */
+static double magnitude(llmpi_type t, const uint8_t *wrow, const float *a_deq, int64_t n) {
+    const quant_type_traits *tr = quant_traits(t);
+    const size_t bytes = quant_row_size(t, n);
+    float *w = malloc((size_t)n * sizeof(float));
+    uint8_t *tmp = malloc(bytes);
+    const scale_fields *sf = scales_of(t);
+    double m = 0.0;
+    const int parts = sf && sf->min_offset >= 0 ? 2 : 1;
+    for (int part = 0; part < parts; part++) {
+        memcpy(tmp, wrow, bytes);
+        if (parts == 2)   /* part 0: min scale zeroed; part 1: code scale zeroed */
+            for (int64_t b = 0; b < n / tr->blck_size; b++)
+                put_f16(tmp + (size_t)b * tr->type_size + (part == 0 ? sf->min_offset : sf->d_offset), 0.0f);
+        tr->to_float(tmp, w, n);
+        for (int64_t i = 0; i < n; i++) m += fabs((double)w[i] * (double)a_deq[i]);
+    }
+    free(tmp);
+    free(w);
+    return m;
+}
+
+static bool family_available(const char *fam) {
+    const int ok = kern_set_impl(fam) == 0;
+    kern_set_impl("auto");
+    return ok;
+}
+
+/* Tests every type under one family. */
+static void test_family(const char *fam) {
+    static const int64_t block_counts[] = { 1, 2, 3, 4, 5, 6, 7, 8, 19 };
+    static const int64_t float_lengths[] = { 1, 3, 7, 8, 9, 16, 31, 32, 33, 64, 100, 255, 257 };
+    const int n_seeds = 3, n_rows = 3;
+    CHECK(kern_set_impl(fam) == 0, "kern_set_impl(%s)", fam);
+    for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+        const llmpi_type t = weight_types[ti];
+        const quant_type_traits *tr = quant_traits(t);
+        kern_set_impl(fam);
+        const char *impl = kern_vec_dot_impl(t);
+        const quant_vec_dot_fn simd = kern_vec_dot(t);
+        if (!tr || !tr->vec_dot || !simd) {
+            t_begin("dot %-6s %-12s", quant_type_name(t), fam);
+            CHECK(0, "no reference or kernel (traits %p)", (const void *)tr);
+            t_end();
+            continue;
+        }
+        if (strcmp(impl, fam) != 0) {
+            /* served by a lower family (tested under that name) or the reference itself */
+            t_begin("dot %-6s %-12s -> %s (fallback)", quant_type_name(t), fam, impl);
+            if (strcmp(impl, "scalar") == 0) CHECK(simd == tr->vec_dot, "scalar fallback is not the reference");
+            t_end();
+            continue;
+        }
+        const quant_type_traits *at = quant_traits(tr->vec_dot_type);
+        const bool is_float = tr->blck_size == 1;
+        const int n_sizes = is_float ? (int)(sizeof float_lengths / sizeof float_lengths[0])
+                                     : (int)(sizeof block_counts / sizeof block_counts[0]);
+        double worst = 0.0;
+        int n_checked = 0, n_bad = 0;
+        char first_bad[256] = "";
+        for (int seed = 1; seed <= n_seeds; seed++) {
+            uint64_t rng = 0x1234567ull * (uint64_t)seed + (uint64_t)t * 7919u;
+            for (int si = 0; si < n_sizes; si++) {
+                const int64_t n = is_float ? float_lengths[si] : block_counts[si] * tr->blck_size;
+                const size_t wbytes = quant_row_size(t, n), abytes = quant_row_size(tr->vec_dot_type, n);
+                uint8_t *w = malloc(wbytes * (size_t)n_rows), *a = malloc(abytes);
+                uint8_t *w_odd = malloc(wbytes + 64), *a_odd = malloc(abytes + 64);
+                float *x = malloc((size_t)n * sizeof(float)), *a_deq = malloc((size_t)n * sizeof(float));
+                random_activations(x, n, &rng);
+                at->from_float(x, a, n);
+                at->to_float(a, a_deq, n);
+                memcpy(a_odd + 3, a, abytes);
+                for (int r = 0; r < n_rows; r++) {
+                    uint8_t *wr = w + (size_t)r * wbytes;
+                    random_weight_row(t, wr, n, &rng);
+                    memcpy(w_odd + 1, wr, wbytes);
+                    float ref = 0.0f, got = 0.0f;
+                    tr->vec_dot(n, &ref, wr, a);
+                    simd(n, &got, w_odd + 1, a_odd + 3);
+                    const double m = magnitude(t, wr, a_deq, n);
+                    const double err = fabs((double)ref - (double)got);
+                    const bool exact_required = t == LLMPI_TYPE_I2_S;
+                    bool bad = !(isfinite(got) || !isfinite(ref)) || (exact_required ? memcmp(&ref, &got, sizeof ref) != 0
+                                                                                     : !(err <= 1e-5 * m));
+                    if (m > 0 && err / m > worst) worst = err / m;
+                    n_checked++;
+                    if (bad && n_bad++ == 0)
+                        snprintf(first_bad, sizeof first_bad, "n=%lld row %d seed %d: ref %.9g simd %.9g |err| %.3g M %.3g",
+                                 (long long)n, r, seed, ref, got, err, m);
+                }
+                free(w); free(a); free(w_odd); free(a_odd); free(x); free(a_deq);
+            }
+        }
+        t_begin("dot %-6s %-12s %d rows, max |err|/M %.2e", quant_type_name(t), fam, n_checked, worst);
+        CHECK(n_bad == 0, "%d of %d rows off; first: %s", n_bad, n_checked, first_bad);
+        t_end();
+    }
+    kern_set_impl("auto");
+}
+
+static void test_dispatch_api(void) {
+    t_begin("dispatch: names, fallbacks, LLMPI_KERNELS");
+    CHECK(kern_set_impl("no-such-family") == -1, "unknown family accepted");
+    CHECK(kern_set_impl("scalar") == 0, "scalar must always be available");
+    CHECK(strcmp(kern_get_impl(), "scalar") == 0, "got %s", kern_get_impl());
+    for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+        const quant_type_traits *tr = quant_traits(weight_types[ti]);
+        CHECK(kern_vec_dot(weight_types[ti]) == tr->vec_dot, "%s: scalar family is not the reference", tr->name);
+        CHECK(strcmp(kern_vec_dot_impl(weight_types[ti]), "scalar") == 0, "%s", tr->name);
+    }
+    CHECK(kern_vec_dot(4) == NULL, "removed type 4 has a kernel");
+    CHECK(kern_set_impl(NULL) == 0 && kern_set_impl("auto") == 0, "auto");
+#if defined(__x86_64__)
+    CHECK(kern_set_impl("neon") == -1, "neon accepted on x86");
+#elif defined(__aarch64__)
+    CHECK(kern_set_impl("avx2") == -1, "avx2 accepted on aarch64");
+    CHECK(kern_set_impl("neon") == 0, "neon must be available on aarch64");
+#endif
+    kern_set_impl("auto");
+    t_end();
+}
+
+/* ---- benchmark --------------------------------------------------------------------------------- */
+
+static double now_sec(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int bench(int argc, char **argv) {
+    const int64_t rows = 4096, cols = 4096;
+    printf("cpu: %s\n4096x4096 matvec, 1 thread, per type and kernel family: ns per 256 weights, weight GB/s\n",
+           cpu_features_string());
+    for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+        const llmpi_type t = weight_types[ti];
+        if (argc > 0) {
+            bool wanted = false;
+            for (int k = 0; k < argc; k++) wanted |= quant_type_from_name(argv[k]) == (int)t;
+            if (!wanted) continue;
+        }
+        const quant_type_traits *tr = quant_traits(t), *at = quant_traits(tr->vec_dot_type);
+        const size_t row_bytes = quant_row_size(t, cols);
+        /* 64-byte aligned like an mmapped tensor (GGUF data is at least 32-byte aligned) */
+        uint8_t *w = aligned_alloc(64, (row_bytes * (size_t)rows + 63) / 64 * 64);
+        uint8_t *a = aligned_alloc(64, (quant_row_size(tr->vec_dot_type, cols) + 63) / 64 * 64);
+        float *x = malloc((size_t)cols * sizeof(float)), *y = malloc((size_t)rows * sizeof(float));
+        uint64_t rng = 42;
+        for (int64_t r = 0; r < rows; r++) random_weight_row(t, w + (size_t)r * row_bytes, cols, &rng);
+        random_activations(x, cols, &rng);
+        at->from_float(x, a, cols);
+        printf("%-7s", tr->name);
+        for (int f = 0; f < N_FAMILIES; f++) {
+            if (kern_set_impl(all_families[f]) != 0) continue;
+            const char *impl = kern_vec_dot_impl(t);
+            if (strcmp(impl, all_families[f]) != 0) continue;
+            const quant_vec_dot_fn dot = kern_vec_dot(t);
+            double best = 1e30;
+            for (int rep = 0; rep < 5; rep++) {
+                const double t0 = now_sec();
+                for (int64_t r = 0; r < rows; r++) dot(cols, &y[r], w + (size_t)r * row_bytes, a);
+                const double dt = now_sec() - t0;
+                if (dt < best) best = dt;
+            }
+            const double ns_per_256 = best * 1e9 / ((double)rows * (double)cols / 256.0);
+            printf("  %s %7.1f ns %6.2f GB/s", all_families[f], ns_per_256, (double)row_bytes * (double)rows / best / 1e9);
+        }
+        printf("\n");
+        fflush(stdout);
+        free(w); free(a); free(x); free(y);
+    }
+    kern_set_impl("auto");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0) return bench(argc - 2, argv + 2);
+
+    /* $LLMPI_KERNELS is read at the first kernel call: make that call see "scalar". */
+    setenv("LLMPI_KERNELS", "scalar", 1);
+    t_begin("LLMPI_KERNELS=scalar selects the scalar family");
+    CHECK(strcmp(kern_get_impl(), "scalar") == 0, "got %s", kern_get_impl());
+    t_end();
+    kern_set_impl("auto");
+    printf("# cpu: %s; best family: %s\n", cpu_features_string(), kern_get_impl());
+
+    test_dispatch_api();
+    for (int f = 0; f < N_FAMILIES; f++) {
+        if (!family_available(all_families[f])) continue;
+        if (strcmp(all_families[f], "scalar") == 0) continue;
+        test_family(all_families[f]);
+    }
+    return t_summary();
+}
