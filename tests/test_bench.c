@@ -727,6 +727,38 @@ static void test_qa(void) {
     t_end();
 }
 
+/* Energy columns from a real (fake-sysfs) sensor: an INA226 reading a constant 4.5 W. */
+static void test_bench_power(void) {
+    t_begin("llmpi-bench --power: energy columns from the sampler");
+    char root[600], cmd[1200], file[800], args[4096];
+    snprintf(root, sizeof root, "%s/sysfs-bench", t_tmpdir());
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/class/hwmon/hwmon0'", root);
+    char *o = NULL;
+    t_run(cmd, &o);
+    free(o);
+    snprintf(file, sizeof file, "%s/class/hwmon/hwmon0/name", root);
+    FILE *f = fopen(file, "w");
+    if (f) { fputs("ina226\n", f); fclose(f); }
+    snprintf(file, sizeof file, "%s/class/hwmon/hwmon0/power1_input", root);
+    f = fopen(file, "w");
+    if (f) { fputs("4500000\n", f); fclose(f); }
+    setenv("LLMPI_SYSFS_ROOT", root, 1);
+    snprintf(args, sizeof args, "-m '%s' -p 0 -n 64 -r 2 -t 1 -o json --power hwmon --power-rate 100", stories());
+    int st;
+    char *out = run_tool("llmpi-bench", args, &st);
+    unsetenv("LLMPI_SYSFS_ROOT");
+    CHECK(st == 0, "exit %d: %.500s", st, out);
+    CHECK(strstr(out, "\"power_source\": \"hwmon:ina226") != NULL, "power_source: %.800s", out);
+    CHECK(strstr(out, "\"avg_w\": 4.5") != NULL, "avg_w is not the sensor's 4.5 W: %.800s", out);
+    CHECK(strstr(out, "\"tpj\": null") == NULL, "tpj missing: %.800s", out);
+    free(out);
+    snprintf(args, sizeof args, "-m '%s' -p 0 -n 4 -r 1 -t 1 -o json", stories());
+    out = run_tool("llmpi-bench", args, &st);
+    CHECK(st == 0 && strstr(out, "\"avg_w\": null"), "without --power energy must be null: %.400s", out);
+    free(out);
+    t_end();
+}
+
 int main(void) {
     test_stats();
     test_labels();
@@ -736,6 +768,7 @@ int main(void) {
     test_bench_csv();
     test_bench_json_md_plot();
     test_bench_protocol();
+    test_bench_power();
     test_perplexity();
     test_qa();
     return t_summary();

@@ -5,6 +5,7 @@
  * Output schemas and the protocol are documented in docs/bench.md. */
 #include "bench_util.h"
 #include "llmpi.h"
+#include "power.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -94,61 +95,73 @@ static void parse_list(const char *opt, const char *s, long lo, long hi, int_lis
     if (out->n == 0) die("empty list for %s", opt);
 }
 
-/* ---- power hook ------------------------------------------------------------------------------
- * The energy columns come from the power sampler (tools/power.h). Until it is wired in, the hook
- * keeps every energy figure NaN (printed n/a / null) and refuses an explicit sensor. Wiring it:
- *   - options: replace power_option() by power_cli_parse(&cfg, argc, argv, i, err, sizeof err);
- *   - power_open(): power_sampler_create(); if idle_seconds > 0, power_measure_idle() once
- *     (the static baseline is kept by the sampler for every later session);
- *   - power_run_begin()/power_mark_prompt()/power_mark_gen(): power_sampler_start() and
- *     power_sampler_mark(PROMPT / GEN) around each timed repetition;
- *   - power_run_end(): power_sampler_mark(OTHER), power_sampler_stop(), power_sampler_report(),
- *     power_compute_metrics() with the repetition's tokens and seconds, then copy the
- *     power_metrics fields into the bench_energy of that repetition (they have the same names);
- *     records average the repetitions' figures (bench_energy_average below). */
+/* ---- power ------------------------------------------------------------------------------------
+ * Energy columns come from the power sampler (tools/power.h, docs/energy.md): one sampler session per
+ * timed repetition, marked PROMPT / GEN, its metrics copied into that repetition's bench_energy; records
+ * average the repetitions (bench_energy_average). Without --power every energy figure stays NaN
+ * (printed n/a / null): power is measured, never estimated. */
 typedef struct {
-    bool   requested;          /* --power given */
-    char   source[256];
-    double idle_seconds;
+    bool   requested;          /* a power option was given */
     bool   idle_set;           /* --idle-seconds given (the protocol's default is 180 s) */
-    double battery_wh, tokens_per_word;
+    power_config cfg;
+    power_sampler *sampler;    /* NULL without --power */
 } power_hook;
 
 static power_hook power;
 
 /* Consumes a power option at argv[i]; returns argv entries used (0 = not a power option). */
 static int power_option(int argc, char **argv, int i) {
-    const char *a = argv[i];
-    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--power") || !strcmp(a, "--idle-seconds") || !strcmp(a, "--battery-wh") ||
-        !strcmp(a, "--tokens-per-word") || !strcmp(a, "--power-log") || !strcmp(a, "--power-rate") ||
-        !strcmp(a, "--power-cal")) {
-        if (!val) usage_exit("option %s needs a value", a);
-        if (!strcmp(a, "--power")) { power.requested = true; snprintf(power.source, sizeof power.source, "%s", val); }
-        else if (!strcmp(a, "--idle-seconds")) { power.idle_seconds = parse_double(a, val, 0, 86400); power.idle_set = true; }
-        else if (!strcmp(a, "--battery-wh")) power.battery_wh = parse_double(a, val, 1e-6, 1e9);
-        else if (!strcmp(a, "--tokens-per-word")) power.tokens_per_word = parse_double(a, val, 1e-6, 1e6);
-        return 2;
+    char err[256];
+    const double idle_before = power.cfg.idle_seconds;
+    int used = power_cli_parse(&power.cfg, argc, argv, i, err, sizeof err);
+    if (used < 0) die("%s", err);
+    if (used > 0) {
+        if (!strncmp(argv[i], "--power", 7) && strncmp(argv[i], "--power-", 8)) power.requested = true;
+        if (power.cfg.idle_seconds != idle_before || !strncmp(argv[i], "--idle-seconds", 14)) power.idle_set = true;
     }
-    return 0;
+    return used;
 }
 
 static void power_open(void) {
-    if (power.requested && strcmp(power.source, "none") && strcmp(power.source, "auto"))
-        die("--power %s: energy measurement is not wired into llmpi-bench yet (tools/power.c pending); "
-            "run without --power", power.source);
-    if (power.idle_seconds > 0 && power.requested)
-        fprintf(stderr, "%s: note: no power source, skipping the %.0f s idle baseline\n", prog, power.idle_seconds);
+    if (!power.requested) return;
+    char err[512];
+    if (power_sampler_create(&power.cfg, &power.sampler, err, sizeof err) != 0) die("power: %s", err);
+    fprintf(stderr, "%s: power source: %s\n", prog, power_source_name(power.sampler));
+    if (power.cfg.idle_seconds > 0) {
+        if (!power_sampler_has_power(power.sampler)) {
+            fprintf(stderr, "%s: note: no power source, skipping the %.0f s idle baseline\n", prog, power.cfg.idle_seconds);
+        } else {
+            fprintf(stderr, "%s: measuring idle power for %.0f s\n", prog, power.cfg.idle_seconds);
+            if (power_measure_idle(power.sampler, power.cfg.idle_seconds) != 0)
+                die("power: %s", power_sampler_error(power.sampler));
+        }
+    }
 }
 
-static void power_run_begin(void) {}
-static void power_mark_prompt(void) {}
-static void power_mark_gen(void) {}
+static void power_close(void) { power_sampler_free(power.sampler); power.sampler = NULL; }
+
+static void power_run_begin(void) {
+    if (power.sampler && power_sampler_start(power.sampler) != 0)
+        die("power: cannot start the sampler: %s", power_sampler_error(power.sampler));
+}
+static void power_mark_prompt(void) { if (power.sampler) power_sampler_mark(power.sampler, POWER_PHASE_PROMPT); }
+static void power_mark_gen(void) { if (power.sampler) power_sampler_mark(power.sampler, POWER_PHASE_GEN); }
 static void power_run_end(long prompt_tokens, double prompt_s, long gen_tokens, double gen_s, bench_energy *e) {
-    (void)prompt_tokens; (void)prompt_s; (void)gen_tokens; (void)gen_s;
     bench_energy_init(e);
-    if (power.battery_wh > 0) e->battery_wh = power.battery_wh;
-    if (power.tokens_per_word > 0) e->tokens_per_word = power.tokens_per_word;
+    e->battery_wh = power.cfg.battery_wh;
+    e->tokens_per_word = power.cfg.tokens_per_word;
+    if (!power.sampler) return;
+    power_sampler_mark(power.sampler, POWER_PHASE_OTHER);
+    power_sampler_stop(power.sampler);
+    power_report rep;
+    power_sampler_report(power.sampler, &rep);
+    power_run_info run = { prompt_tokens, prompt_s, gen_tokens, gen_s };
+    power_metrics m;
+    power_compute_metrics(&rep, &run, power.cfg.battery_wh, power.cfg.tokens_per_word, &m);
+    snprintf(e->power_source, sizeof e->power_source, "%s", m.power_source);
+    e->energy_j = m.energy_j; e->avg_w = m.avg_w; e->static_w = m.static_w; e->dynamic_w = m.dynamic_w;
+    e->j_per_token = m.j_per_token; e->tpj = m.tpj; e->tpj_dynamic = m.tpj_dynamic; e->wbl = m.wbl;
+    e->max_temp_c = m.max_temp_c; e->throttled = m.throttled; e->energy_partial = m.energy_partial;
 }
 
 /* Mean of each figure over the repetitions (NaN stays NaN when any repetition lacks it). */
@@ -592,13 +605,14 @@ static void print_plan(const bench_params *bp, const char **paths, int n_models,
     for (int i = 0; i < bp->threads.n; i++) printf(" %d", bp->threads.v[i]);
     printf("\nn_ctx: %d\nrepetitions: %d\nwarmup: %s\npause_seconds: %g\n", n_ctx, bp->reps, bp->warmup ? "yes" : "no",
            bp->pause_s);
-    printf("idle_seconds: %g (static power baseline; measured only with a power source)\n", power.idle_seconds);
-    printf("power: %s\nmmap: %s\nkv: %s\n", power.requested ? power.source : "none", bp->use_mmap ? "yes" : "no",
+    printf("idle_seconds: %g (static power baseline; measured only with a power source)\n", power.cfg.idle_seconds);
+    printf("power: %s\nmmap: %s\nkv: %s\n", power.requested ? power.cfg.source : "none", bp->use_mmap ? "yes" : "no",
            bp->kv_f32 ? "f32" : "f16");
     for (int i = 0; i < n_models; i++) printf("model: %s\n", paths[i]);
 }
 
 int main(int argc, char **argv) {
+    power_config_default(&power.cfg);
     bench_params bp = { .reps = 5, .use_mmap = true, .warmup = true, .seed = 1234, .output = OUT_MD };
     bool reps_set = false, pause_set = false, warmup_set = false, gen_set = false;
     bp.n_prompt = (int_list){ { 512 }, 1 };
@@ -667,7 +681,7 @@ int main(int argc, char **argv) {
         if (!pause_set) bp.pause_s = BENCH_PAPER_PAUSE_S;
         if (!warmup_set) bp.warmup = false;   /* the paper's 10 runs were separate llama-cli processes */
         if (!bp.n_ctx) bp.n_ctx = BENCH_PAPER_N_CTX;
-        if (!power.idle_set) power.idle_seconds = BENCH_PAPER_IDLE_S;   /* used only with a power source */
+        if (!power.idle_set) power.cfg.idle_seconds = BENCH_PAPER_IDLE_S;   /* used only with a power source */
     }
     int n_ctx = bp.n_ctx;
     if (!n_ctx) {
@@ -817,5 +831,6 @@ int main(int argc, char **argv) {
     for (int i = 0; i < rl.n; i++) { free(rl.v[i].ns); free(rl.v[i].ts); }
     free(rl.v);
     free(models);
+    power_close();
     return exit_code;
 }

@@ -35,10 +35,14 @@
 
 /* ---- messages ------------------------------------------------------------------------------- */
 
+/* A progress bar is on screen without its newline (errors must start on a fresh line). */
+static bool g_bar_open;
+
 static void die_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void die_msg(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
+    if (g_bar_open) { fputc('\n', stderr); g_bar_open = false; }
     fputs("llmpi-quantize: error: ", stderr);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
@@ -954,7 +958,8 @@ static void progress(const context *c, size_t i, const tensor_job *j, double sec
         bar[width] = 0;
         fprintf(stderr, "\r[%s] %3.0f%% %4zu/%zu %-36.36s %-6s", bar, 100.0 * frac, i + 1, c->n_jobs, j->plan.name,
                 quant_type_name(j->plan.type));
-        if (i + 1 == c->n_jobs) fputc('\n', stderr);
+        g_bar_open = i + 1 < c->n_jobs;
+        if (!g_bar_open) fputc('\n', stderr);
     } else {
         char shape[64], bi[32], bo[32];
         format_shape(&j->plan, shape, sizeof shape);
@@ -1065,6 +1070,15 @@ int main(int argc, char **argv) {
     }
     if (c.have_imatrix && !opt.quiet)
         fprintf(stderr, "imatrix: %zu entries from %s (%d chunks)\n", c.im.n, opt.imatrix_path, c.im.chunk_count);
+    size_t n_fallback = 0, n_no_imatrix = 0;
+    for (size_t i = 0; i < c.n_jobs; i++) {
+        const tensor_job *j = &c.jobs[i];
+        n_fallback += j->plan.fallback;
+        n_no_imatrix += c.have_imatrix && j->plan.type != j->plan.src_type && quant_traits(j->plan.type)->is_quantized && !j->imatrix;
+    }
+    if (n_fallback)
+        warn_msg("%zu tensor(s) have rows that are not a multiple of their type's block and use a fallback type (see --dry-run)", n_fallback);
+    if (n_no_imatrix) warn_msg("%zu quantized tensor(s) have no entry in the imatrix and are quantized without one", n_no_imatrix);
 
     install_signal_handlers();
     fp = create_tmp(opt.out_path);

