@@ -107,8 +107,10 @@ fuzz:
 	build/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
 	  -artifact_prefix=build/fuzz/ build/fuzz/corpus build/fuzz/seeds
 
-bench: all
-	./llmpi-bench --kernels
+# Kernel microbenchmarks: 4096x4096 matvec per weight type and kernel family (docs/kernels.md).
+# End-to-end speed: ./llmpi-bench -m MODEL.gguf (docs/bench.md).
+bench: all tests
+	$(RUN) $(BUILD)/tests/test_kernels --bench
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin

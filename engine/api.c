@@ -211,7 +211,7 @@ llmpi_status llmpi_context_create(llmpi_model *m, const llmpi_context_params *pa
         llmpi_set_error(err, LLMPI_ERR_INVALID_ARG, "context parameters must not be negative");
         return LLMPI_ERR_INVALID_ARG;
     }
-    if (p.n_ctx == 0) p.n_ctx = m->hp.n_ctx_train;
+    if (p.n_ctx == 0) p.n_ctx = m->hp.n_ctx_train < LLMPI_DEFAULT_CTX ? m->hp.n_ctx_train : LLMPI_DEFAULT_CTX;
     if (p.n_batch == 0) p.n_batch = 32;
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     llmpi_context *c = calloc(1, sizeof *c);
@@ -246,6 +246,11 @@ void llmpi_context_free(llmpi_context *c) {
 int llmpi_n_ctx(const llmpi_context *c) { return c->p.n_ctx; }
 int llmpi_n_past(const llmpi_context *c) { return c->n_past; }
 int llmpi_n_threads(const llmpi_context *c) { return c->p.n_threads; }
+
+void llmpi_set_matmul_observer(llmpi_context *c, llmpi_matmul_observer fn, void *user) {
+    c->fs.observer = fn;
+    c->fs.observer_user = user;
+}
 void llmpi_kv_clear(llmpi_context *c) { c->n_past = 0; c->n_logits = 0; c->last_n = 0; }
 
 static bool ensure_logit_rows(llmpi_context *c, size_t rows) {

@@ -12,10 +12,14 @@
 
 #define ALIGN 64
 
-static void *xalloc(size_t bytes) {
+static void *xalloc_raw(size_t bytes) {
     bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
-    void *p = aligned_alloc(ALIGN, bytes ? bytes : ALIGN);
-    if (p) memset(p, 0, bytes ? bytes : ALIGN);
+    return aligned_alloc(ALIGN, bytes ? bytes : ALIGN);
+}
+
+static void *xalloc(size_t bytes) {
+    void *p = xalloc_raw(bytes);
+    if (p) memset(p, 0, bytes);
     return p;
 }
 
@@ -42,8 +46,10 @@ llmpi_status forward_init(forward_state *fs, const llmpi_model *m, llmpi_pool *p
         llmpi_set_error(err, LLMPI_ERR_NOMEM, "KV cache of %d tokens is too large", n_ctx);
         return err->code;
     }
-    fs->k_cache = xalloc(kv_elems * elem);
-    fs->v_cache = xalloc(kv_elems * elem);
+    /* Not zeroed: attention reads only positions already written, and untouched pages of a large
+     * cache then cost no memory (RSS grows with the tokens actually used). */
+    fs->k_cache = xalloc_raw(kv_elems * elem);
+    fs->v_cache = xalloc_raw(kv_elems * elem);
     fs->x = xalloc(B * E * sizeof(float));
     fs->xb = xalloc(B * max_sz(E, HD) * sizeof(float));
     fs->xb2 = xalloc(B * E * sizeof(float));
@@ -83,6 +89,7 @@ void forward_free(forward_state *fs) {
 
 /* y[t] = W x[t] (+ bias) * out_scale for t < n; x rows are W.ne0 apart, y rows ldy apart. */
 static void matmul(forward_state *fs, const model_weight *w, const float *x, int n, float *y, int64_t ldy) {
+    if (fs->observer && w->name) fs->observer(w->name, x, n, w->m.ne0, fs->observer_user);
     kern_matmul(fs->pool, &w->m, x, n, y, ldy, fs->mm_scratch);
     if (w->out_scale != 1.0f || w->bias) {
         for (int t = 0; t < n; t++) {

@@ -92,8 +92,10 @@ bool llmpi_model_has_tokenizer(const llmpi_model *m);
 /* ---- context: KV cache, evaluation, logits -------------------------------------------------- */
 typedef struct llmpi_context llmpi_context;
 
+#define LLMPI_DEFAULT_CTX 4096  /* default context when n_ctx = 0 and the model allows more */
+
 typedef struct {
-    int  n_ctx;        /* 0 = the model's training context */
+    int  n_ctx;        /* 0 = the model's training context, capped at LLMPI_DEFAULT_CTX (like llama.cpp) */
     int  n_batch;      /* tokens per forward pass when evaluating a prompt (micro-batch), default 32 */
     int  n_threads;    /* 0 = online cores */
     bool kv_f32;       /* KV cache in F32 instead of F16 */
@@ -114,6 +116,13 @@ llmpi_status llmpi_eval(llmpi_context *ctx, const int32_t *tokens, int n, llmpi_
 /* Logits (n_vocab floats) of token i of the last eval (i < 0 counts from the end: -1 = last).
  * Rows other than the last are available only with logits_all. NULL if unavailable. */
 const float *llmpi_get_logits(const llmpi_context *ctx, int i);
+
+/* Observer of every matrix product's input (for importance matrices, activation statistics):
+ * called before W·x with the weight tensor's name (e.g. "blk.3.ffn_down.weight"), the n_tokens input
+ * rows of n_in floats each (row-major, n_in apart), on the calling thread. Set NULL to remove. */
+typedef void (*llmpi_matmul_observer)(const char *weight_name, const float *x, int n_tokens, int64_t n_in,
+                                      void *user);
+void llmpi_set_matmul_observer(llmpi_context *ctx, llmpi_matmul_observer fn, void *user);
 
 /* ---- sampling ------------------------------------------------------------------------------- */
 typedef struct {

@@ -127,6 +127,7 @@ static llmpi_status bind_matrix(llmpi_model *m, model_weight *w, const char *nam
         llmpi_set_error(err, LLMPI_ERR_FORMAT, "tensor '%s' data is not 4-byte aligned", name);
         return err->code;
     }
+    w->name = t->name;
     w->m = (kern_matrix){ .data = t->data, .type = t->type, .ne0 = ne0, .ne1 = ne1,
                           .row_bytes = quant_row_size(t->type, ne0), .tensor_scale = 1.0f };
     if (t->type == LLMPI_TYPE_I2_S) w->m.tensor_scale = quant_i2s_tensor_scale(t->data, ne0 * ne1);

@@ -57,6 +57,7 @@ typedef struct {
     kern_matrix m;
     float out_scale;       /* *.scale tensor value, 1 if absent */
     const float *bias;     /* qwen2 q/k/v bias (ne1 floats), NULL if absent */
+    const char *name;      /* tensor name in the file (for observers), NULL if absent */
 } model_weight;
 
 typedef struct {
@@ -111,6 +112,8 @@ typedef struct {
     float *cos_sin;                /* [B][n_rot] */
     void  *mm_scratch;             /* activation conversion buffer */
     size_t mm_scratch_bytes;
+    llmpi_matmul_observer observer; /* optional: sees every matmul input */
+    void  *observer_user;
 } forward_state;
 
 llmpi_status forward_init(forward_state *fs, const llmpi_model *m, llmpi_pool *pool, int n_ctx, int n_batch,

@@ -30,16 +30,23 @@ static void convert_task(void *argp, int ith, int nth) {
         at->from_float(j->x + (size_t)t * j->w->ne0, j->xq + (size_t)t * j->act_bytes, j->w->ne0);
 }
 
-/* Weight rows are handed out in chunks; each weight row is used against all tokens while it is hot
- * in L1, so a micro-batch of T tokens streams the matrix once instead of T times. */
-#define ROWS_PER_CHUNK 16
+/* Weight rows are handed out in chunks by an atomic counter. Chunks are large and contiguous
+ * (about rows / (8 * threads), at least MIN_ROWS_PER_CHUNK): each thread then streams long runs of
+ * the matrix, which the hardware prefetchers follow; small interleaved chunks made two threads slower
+ * than one on a 1B model (measured: 18 vs 21 t/s). Each weight row is used against all tokens while it
+ * is hot in L1, so a micro-batch of T tokens streams the matrix once instead of T times. */
+#define MIN_ROWS_PER_CHUNK 16
 static void matmul_task(void *argp, int ith, int nth) {
     matmul_job *j = argp;
     const kern_matrix *w = j->w;
     quant_vec_dot_fn dot = kern_vec_dot(w->type);
-    const int64_t n_chunks = (w->ne1 + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
+    int64_t rows_per_chunk = w->ne1 / ((int64_t)nth * 8);
+    if (rows_per_chunk < MIN_ROWS_PER_CHUNK) rows_per_chunk = MIN_ROWS_PER_CHUNK;
+    const int64_t n_chunks = (w->ne1 + rows_per_chunk - 1) / rows_per_chunk;
+    (void)ith;
     for (int64_t c = pool_chunk_next(j->pool); c < n_chunks; c = pool_chunk_next(j->pool)) {
-        int64_t r0 = c * ROWS_PER_CHUNK, r1 = r0 + ROWS_PER_CHUNK < w->ne1 ? r0 + ROWS_PER_CHUNK : w->ne1;
+        const int64_t r0 = c * rows_per_chunk;
+        const int64_t r1 = r0 + rows_per_chunk < w->ne1 ? r0 + rows_per_chunk : w->ne1;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *wr = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
             for (int t = 0; t < j->n_tokens; t++) {

@@ -4,6 +4,7 @@
  * Results go to stdout, progress and errors to stderr. Exit codes: 0 ok, 1 error, 2 usage.
  * Details and the comparison with llama.cpp: docs/bench.md. */
 #include "bench_util.h"
+#include "imatrix.h"
 #include "llmpi.h"
 
 #include <errno.h>
@@ -33,7 +34,9 @@ static const char *usage_text =
     "      --qa FILE.jsonl     QA check: {\"context\",\"question\",\"answers\"} per line, the paper's prompt,\n"
     "                          greedy generation; exact match and token F1 (SQuAD rules)\n"
     "  -n, --n-predict N       tokens generated per QA item (default 50)\n"
-    "      --imatrix-out FILE  activation statistics for llmpi-quantize (not yet supported)\n"
+    "      --imatrix-out FILE  while scoring, collect llama-imatrix statistics (imatrix GGUF) for\n"
+    "                          llmpi-quantize --imatrix / llama-quantize --imatrix (saved every 10 chunks)\n"
+    "      --process-output    with --imatrix-out: also collect output.weight (llama-imatrix's option)\n"
     "      --mmap, --no-mmap   map the weights (default) or read them into memory\n"
     "      --kv-f32            F32 KV cache (default F16)\n"
     "  -h, --help\n";
@@ -89,9 +92,9 @@ static char *read_text_file(const char *path, size_t *len_out) {
 }
 
 typedef struct {
-    const char *model_path, *text_path, *kld_base_out, *kld_in, *qa_path;
+    const char *model_path, *text_path, *kld_base_out, *kld_in, *qa_path, *imatrix_out;
     int n_ctx, n_batch, n_threads, max_chunks, n_predict;
-    bool ctx_set, use_mmap, kv_f32;
+    bool ctx_set, use_mmap, kv_f32, process_output;
 } options;
 
 /* Whether tokenizing with add_special puts a BOS in front (llama_vocab_get_add_bos). */
@@ -186,12 +189,28 @@ static int run_perplexity(llmpi_model *m, const options *o) {
     llmpi_context *ctx = make_context(m, o, n_ctx, true);
     int32_t *scratch = malloc((size_t)n_ctx * sizeof *scratch);
     if (!scratch) die("out of memory");
+    /* --imatrix-out: the same chunks llama-imatrix evaluates (all n_ctx tokens, BOS first), so the
+     * statistics match its file for the same -f, -c and --chunks. */
+    imatrix_collector *imat = NULL;
+    if (o->imatrix_out) {
+        imat = imatrix_collector_create(n_ctx, o->process_output);
+        if (!imat || !imatrix_collector_add_dataset(imat, o->text_path)) die("out of memory");
+        llmpi_set_matmul_observer(ctx, imatrix_collector_observe, imat);
+        fprintf(stderr, "%s: collecting the importance matrix into %s\n", prog, o->imatrix_out);
+    }
     double nll = 0, nll2 = 0;
     long count = 0;
     for (int i = 0; i < n_chunk; i++) {
         const double t0 = llmpi_time_seconds();
         const int32_t *chunk = tokens + (size_t)i * (size_t)n_ctx;
         eval_chunk(ctx, chunk, n_ctx, first, add_bos, bos, scratch);
+        if (imat) {
+            char ierr[IMATRIX_ERR_MAX];
+            if (imatrix_collector_error(imat)) die("%s", imatrix_collector_error(imat));
+            /* llama-imatrix's default --output-frequency 10: long runs leave usable checkpoints. */
+            if ((i + 1) % 10 == 0 && i + 1 < n_chunk && !imatrix_collector_save(imat, o->imatrix_out, ierr, sizeof ierr))
+                die("%s", ierr);
+        }
         for (int j = 0; j < n_scored; j++) {
             const float *logits = llmpi_get_logits(ctx, j);
             if (!logits) die("internal error: logits of position %d unavailable", first + j);
@@ -213,6 +232,13 @@ static int run_perplexity(llmpi_model *m, const options *o) {
     const double mean = nll / (double)count;
     const double ppl = exp(mean);
     double var = nll2 / (double)count - mean * mean;
+    if (imat) {
+        char ierr[IMATRIX_ERR_MAX];
+        if (!imatrix_collector_save(imat, o->imatrix_out, ierr, sizeof ierr)) die("%s", ierr);
+        fprintf(stderr, "%s: saved the importance matrix (%zu weights, %d chunks of %d tokens) to %s\n", prog,
+                imatrix_collector_n_entries(imat), (int)imatrix_collector_chunk_count(imat), n_ctx, o->imatrix_out);
+        imatrix_collector_free(imat);
+    }
     if (!isfinite(ppl)) die("perplexity is not finite (mean NLL %g)", mean);
     if (var > 0 && count > 1) printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl, sqrt(var / (double)(count - 1)) * ppl);
     else printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl, 0.0);
@@ -476,7 +502,6 @@ static int run_qa(llmpi_model *m, const options *o) {
 
 int main(int argc, char **argv) {
     options o = { .n_ctx = 512, .n_predict = BENCH_PAPER_QA_N_GEN, .use_mmap = true };
-    const char *imatrix_out = NULL;
     bool kl_divergence_flag = false;
     const char *kl_base_llama = NULL;
     for (int i = 1; i < argc; i++) {
@@ -495,7 +520,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--kl-divergence-base")) kl_base_llama = NEXT();
         else if (!strcmp(a, "--kl-divergence")) kl_divergence_flag = true;
         else if (!strcmp(a, "--qa")) o.qa_path = NEXT();
-        else if (!strcmp(a, "--imatrix-out")) imatrix_out = NEXT();
+        else if (!strcmp(a, "--imatrix-out")) o.imatrix_out = NEXT();
+        else if (!strcmp(a, "--process-output")) o.process_output = true;
         else if (!strcmp(a, "--mmap")) o.use_mmap = true;
         else if (!strcmp(a, "--no-mmap")) o.use_mmap = false;
         else if (!strcmp(a, "--kv-f32")) o.kv_f32 = true;
@@ -511,13 +537,23 @@ int main(int argc, char **argv) {
     } else if (kl_divergence_flag) {
         usage_exit("%s", "--kl-divergence needs --kl-divergence-base FILE");
     }
-    if (imatrix_out)
-        die("--imatrix-out is not yet supported: it needs an activation hook in the forward pass (llmpi.h has none)");
     if (!o.model_path) usage_exit("%s", "no model given (use -m MODEL.gguf)");
     const int modes = (o.kld_in != NULL) + (o.qa_path != NULL);
     if (modes > 1) usage_exit("%s", "--kld and --qa cannot be combined");
     if (o.kld_in && o.kld_base_out) usage_exit("%s", "--kld (compare) and --kld-base (save) cannot be combined");
     if (o.qa_path && o.kld_base_out) usage_exit("%s", "--qa and --kld-base cannot be combined");
+    if (o.imatrix_out && modes) usage_exit("%s", "--imatrix-out works with perplexity over -f only (not with --kld or --qa)");
+    if (o.process_output && !o.imatrix_out) usage_exit("%s", "--process-output needs --imatrix-out FILE");
+    if (o.imatrix_out) {
+        /* Fail now, not after hours of evaluation, if the file cannot be written (saving writes
+         * FILE.tmp and renames it over FILE). */
+        char probe[4096];
+        snprintf(probe, sizeof probe, "%s.tmp", o.imatrix_out);
+        FILE *pf = fopen(probe, "wb");
+        if (!pf) die("%s: cannot write the importance matrix: %s", o.imatrix_out, strerror(errno));
+        fclose(pf);
+        remove(probe);
+    }
     if (!modes && !o.text_path) usage_exit("%s", "no text given (use -f FILE)");
     if (modes && o.text_path)
         fprintf(stderr, "%s: note: -f %s is not used with %s\n", prog, o.text_path, o.kld_in ? "--kld" : "--qa");

@@ -116,16 +116,16 @@ typedef struct {
     char   *name;
     float  *values;   /* mean squared activation per input column (sum / count) */
     int64_t n;
-} imatrix_entry;
+} qim_entry;
 
 typedef struct {
-    imatrix_entry *e;
+    qim_entry *e;
     size_t n;
     char   dataset[128];
     int    chunk_count;
-} imatrix;
+} qim_file;
 
-static void imatrix_free(imatrix *im) {
+static void qim_free(qim_file *im) {
     for (size_t i = 0; i < im->n; i++) {
         free(im->e[i].name);
         free(im->e[i].values);
@@ -134,11 +134,11 @@ static void imatrix_free(imatrix *im) {
     memset(im, 0, sizeof *im);
 }
 
-static imatrix_entry *imatrix_add(imatrix *im, const char *name, size_t name_len, int64_t n) {
-    imatrix_entry *p = realloc(im->e, (im->n + 1) * sizeof *p);
+static qim_entry *qim_add(qim_file *im, const char *name, size_t name_len, int64_t n) {
+    qim_entry *p = realloc(im->e, (im->n + 1) * sizeof *p);
     if (!p) return NULL;
     im->e = p;
-    imatrix_entry *e = &im->e[im->n];
+    qim_entry *e = &im->e[im->n];
     e->name = malloc(name_len + 1);
     e->values = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
     if (!e->name || !e->values) { free(e->name); free(e->values); return NULL; }
@@ -149,7 +149,7 @@ static imatrix_entry *imatrix_add(imatrix *im, const char *name, size_t name_len
     return e;
 }
 
-static const imatrix_entry *imatrix_find(const imatrix *im, const char *name) {
+static const qim_entry *qim_find(const qim_file *im, const char *name) {
     for (size_t i = 0; i < im->n; i++)
         if (strcmp(im->e[i].name, name) == 0) return &im->e[i];
     return NULL;
@@ -157,7 +157,7 @@ static const imatrix_entry *imatrix_find(const imatrix *im, const char *name) {
 
 /* llama.cpp's pre-2025 binary format: i32 n_entries, then per entry i32 name_len, name, i32 ncall,
  * i32 nval, f32 values[nval] (already sum/count*ncall); optional trailer i32 chunks, i32 len, dataset. */
-static bool imatrix_load_legacy(imatrix *im, const char *path, char *err, size_t errlen) {
+static bool qim_load_legacy(qim_file *im, const char *path, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) { snprintf(err, errlen, "%s: %s", path, strerror(errno)); return false; }
     int32_t n_entries = 0;
@@ -168,7 +168,7 @@ static bool imatrix_load_legacy(imatrix *im, const char *path, char *err, size_t
         ok = fread(&len, 4, 1, f) == 1 && len > 0 && len < (int32_t)sizeof name && fread(name, 1, (size_t)len, f) == (size_t)len &&
              fread(&ncall, 4, 1, f) == 1 && fread(&nval, 4, 1, f) == 1 && nval > 0 && nval < (1 << 26);
         if (!ok) break;
-        imatrix_entry *e = imatrix_add(im, name, (size_t)len, nval);
+        qim_entry *e = qim_add(im, name, (size_t)len, nval);
         if (!e) { ok = false; break; }
         ok = fread(e->values, sizeof(float), (size_t)nval, f) == (size_t)nval;
         if (ok && ncall > 0)
@@ -189,12 +189,12 @@ static bool imatrix_load_legacy(imatrix *im, const char *path, char *err, size_t
 
 /* llama.cpp's imatrix GGUF: per weight `NAME.in_sum2` (F32 [ne0, n_mat]) and `NAME.counts` (F32 [1, n_mat]);
  * the importance of column i of matrix j is in_sum2[j][i] / round(counts[j]) (1 where the count is 0). */
-static bool imatrix_load(imatrix *im, const char *path, char *err, size_t errlen) {
+static bool qim_load(qim_file *im, const char *path, char *err, size_t errlen) {
     memset(im, 0, sizeof *im);
     gguf_file g;
     gguf_error ge;
     gguf_status st = gguf_open(path, true, &g, &ge);
-    if (st == GGUF_E_MAGIC) return imatrix_load_legacy(im, path, err, errlen);
+    if (st == GGUF_E_MAGIC) return qim_load_legacy(im, path, err, errlen);
     if (st != GGUF_OK) { snprintf(err, errlen, "imatrix %s: %s", path, ge.msg); return false; }
     const gguf_value *ds = NULL;
     if (gguf_get_arr(&g, "imatrix.datasets", &ds) == GGUF_OK && ds->arr.elem_type == GGUF_TYPE_STRING && ds->arr.n > 0) {
@@ -218,7 +218,7 @@ static bool imatrix_load(imatrix *im, const char *path, char *err, size_t errlen
             ok = false;
             break;
         }
-        imatrix_entry *e = imatrix_add(im, sums->name, nl - 8, sums->n_elements);
+        qim_entry *e = qim_add(im, sums->name, nl - 8, sums->n_elements);
         if (!e) { snprintf(err, errlen, "out of memory"); ok = false; break; }
         const int64_t n_mat = counts->n_elements, ne0 = sums->n_elements / n_mat;
         for (int64_t j = 0; j < n_mat; j++) {
@@ -487,7 +487,7 @@ typedef struct {
     source    *src;
     tensor_job *jobs;
     size_t     n_jobs;
-    imatrix    im;
+    qim_file   im;
     bool       have_imatrix;
     llmpi_pool *pool;
     uint32_t   alignment;
@@ -544,7 +544,8 @@ static void stats_worker(void *arg, int ith, int nth) {
                 const float a = fabsf(x[i]);
                 sum += a;
                 if (a > mx) mx = a;
-                if (a != 0 && mag >= 0) mag = mag == 0 ? a : (mag == a ? mag : -1);
+                if (!isfinite(a)) mag = -1;   /* NaN/inf: not ternary (and ternarized to 0 below) */
+                else if (a != 0 && mag >= 0) mag = mag == 0 ? a : (mag == a ? mag : -1);
             }
             s->abs_sum[r0 + r] = sum;
             s->abs_max[r0 + r] = mx;
@@ -627,12 +628,15 @@ static void quant_worker(void *arg, int ith, int nth) {
         const int64_t nr = r0 + q->rows_per_task <= q->nrows ? q->rows_per_task : q->nrows - r0;
         load_rows_f32(q->c, q->j, q->row0 + r0, nr, buf);
         if (q->ternarize) {
-            /* Absmean ternarization as the BitNet converters do it: round(w * (1/s)) clamped to [-1, 1],
-             * then divided by 1/s, all in f32 (rintf rounds half to even like torch.round). */
+            /* Absmean ternarization as the BitNet converters do it (the arithmetic of quant/ternary.c's
+             * quant_ternarize_absmean, applied chunk by chunk with the whole-tensor scale): round(w * (1/s))
+             * clamped to [-1, 1], then divided by 1/s, all in f32 (rintf rounds half to even like
+             * torch.round); a NaN weight becomes 0. */
             const float is = q->tern_iscale;
             for (int64_t i = 0; i < nr * ne0; i++) {
                 float t = rintf(buf[i] * is);
                 t = t > 1.0f ? 1.0f : (t < -1.0f ? -1.0f : t);
+                if (t != t) t = 0.0f;
                 buf[i] = t / is;
             }
         }
@@ -825,7 +829,7 @@ static bool build_plan(context *c, char *err, size_t errlen) {
             j->ternarize = ternary_arch || t->type == LLMPI_TYPE_I2_S;
         }
         if (c->have_imatrix) {
-            const imatrix_entry *e = imatrix_find(&c->im, t->name);
+            const qim_entry *e = qim_find(&c->im, t->name);
             if (e) {
                 if (e->n == t->ne[0] * t->ne[2]) j->imatrix = e->values;
                 else if (strcmp(t->name, "token_embd.weight") != 0) {
@@ -1045,7 +1049,7 @@ int main(int argc, char **argv) {
         if (gguf_get_int(&src.g, "general.alignment", &a) == GGUF_OK && a > 0 && (a & (a - 1)) == 0) c.alignment = (uint32_t)a;
     }
     if (opt.imatrix_path) {
-        if (!imatrix_load(&c.im, opt.imatrix_path, err, sizeof err)) {
+        if (!qim_load(&c.im, opt.imatrix_path, err, sizeof err)) {
             die_msg("%s", err);
             source_close(&src);
             qp_options_free(&opt.plan);
@@ -1126,7 +1130,7 @@ done:
     gguf_writer_free(w);
     if (c.pool) pool_free(c.pool);
     free(c.jobs);
-    if (c.have_imatrix) imatrix_free(&c.im);
+    if (c.have_imatrix) qim_free(&c.im);
     source_close(&src);
     qp_options_free(&opt.plan);
     return rc;

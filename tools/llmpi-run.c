@@ -19,7 +19,7 @@ static const char *usage_text =
     "  -f, --file FILE         read the prompt from FILE\n"
     "  -n, --n-predict N       tokens to generate (default 128)\n"
     "  -t, --threads N         threads (default: online cores)\n"
-    "  -c, --ctx-size N        context length (default: the model's)\n"
+    "  -c, --ctx-size N        context length (default: the model's, at most 4096)\n"
     "  -b, --batch-size N      prompt micro-batch (default 32)\n"
     "      --temp T            temperature (0 = greedy; default 0.8)\n"
     "      --top-k K           (default 40)      --top-p P  (default 0.95)\n"
