@@ -54,9 +54,7 @@ bool gguf_str_eq(gguf_str s, const char *c) {
 
 /* ---- error reporting ------------------------------------------------------------------------ */
 
-static gguf_status set_error(gguf_error *err, gguf_status code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static gguf_status set_error(gguf_error *err, gguf_status code, const char *fmt, ...) {
+gguf_status gguf_set_error(gguf_error *err, gguf_status code, const char *fmt, ...) {
     if (err) {
         err->code = code;
         va_list ap;
@@ -103,7 +101,7 @@ static bool read_bytes(reader *r, void *dst, size_t n, const char *what, ...) {
         va_start(ap, what);
         vsnprintf(label, sizeof label, what, ap);
         va_end(ap);
-        set_error(r->err, GGUF_E_TRUNCATED, "at byte %zu: %s needs %zu bytes, only %" PRIu64 " remain (file truncated)",
+        gguf_set_error(r->err, GGUF_E_TRUNCATED, "at byte %zu: %s needs %zu bytes, only %" PRIu64 " remain (file truncated)",
                   r->pos, label, n, remaining(r));
         return false;
     }
@@ -129,13 +127,13 @@ static bool read_str(reader *r, gguf_str *s, const char *what, ...) {
         vsnprintf(label, sizeof label, what, ap);
         va_end(ap);
         if (remaining(r) < 8)
-            set_error(r->err, GGUF_E_TRUNCATED, "at byte %zu: %s length needs 8 bytes, only %" PRIu64 " remain (file truncated)",
+            gguf_set_error(r->err, GGUF_E_TRUNCATED, "at byte %zu: %s length needs 8 bytes, only %" PRIu64 " remain (file truncated)",
                       at, label, remaining(r));
         else if (n > remaining(r) - 8)
-            set_error(r->err, GGUF_E_TRUNCATED, "at byte %zu: %s length %" PRIu64 " exceeds remaining %" PRIu64 " bytes",
+            gguf_set_error(r->err, GGUF_E_TRUNCATED, "at byte %zu: %s length %" PRIu64 " exceeds remaining %" PRIu64 " bytes",
                       at, label, n, remaining(r) - 8);
         else
-            set_error(r->err, GGUF_E_INVALID, "at byte %zu: %s length %" PRIu64 " exceeds the 1 GiB string limit",
+            gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: %s length %" PRIu64 " exceeds the 1 GiB string limit",
                       at, label, n);
         return false;
     }
@@ -167,11 +165,11 @@ static bool read_array(reader *r, gguf_value *v, int depth, const char *key) {
     memset(&v->arr, 0, sizeof v->arr);
     if (!read_bytes(r, &elem_type, 4, "kv '%s' array element type", key)) return false;
     if (elem_type >= GGUF_TYPE_COUNT) {
-        set_error(r->err, GGUF_E_INVALID, "at byte %zu: kv '%s' has unknown array element type %" PRIu32, at, key, elem_type);
+        gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: kv '%s' has unknown array element type %" PRIu32, at, key, elem_type);
         return false;
     }
     if (elem_type == GGUF_TYPE_ARRAY && depth >= GGUF_MAX_ARRAY_DEPTH) {
-        set_error(r->err, GGUF_E_INVALID, "at byte %zu: kv '%s' has arrays nested deeper than %d levels",
+        gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: kv '%s' has arrays nested deeper than %d levels",
                   at, key, GGUF_MAX_ARRAY_DEPTH);
         return false;
     }
@@ -183,7 +181,7 @@ static bool read_array(reader *r, gguf_value *v, int depth, const char *key) {
     if (elem_type == GGUF_TYPE_STRING) min_elem = 8;
     if (elem_type == GGUF_TYPE_ARRAY) min_elem = 12;
     if (n > remaining(r) / min_elem) {
-        set_error(r->err, GGUF_E_TRUNCATED,
+        gguf_set_error(r->err, GGUF_E_TRUNCATED,
                   "at byte %zu: kv '%s' array of %" PRIu64 " %s elements cannot fit in the remaining %" PRIu64 " bytes",
                   at, key, n, value_type_names[elem_type], remaining(r));
         return false;
@@ -192,12 +190,12 @@ static bool read_array(reader *r, gguf_value *v, int depth, const char *key) {
     if (elem_type == GGUF_TYPE_STRING) {
         /* n <= remaining / 8, so this allocation is bounded by twice the file size. */
         v->arr.strs = malloc(n ? (size_t)n * sizeof *v->arr.strs : 1);
-        if (!v->arr.strs) { set_error(r->err, GGUF_E_NOMEM, "at byte %zu: out of memory for %" PRIu64 " strings", at, n); return false; }
+        if (!v->arr.strs) { gguf_set_error(r->err, GGUF_E_NOMEM, "at byte %zu: out of memory for %" PRIu64 " strings", at, n); return false; }
         for (uint64_t i = 0; i < n; i++)
             if (!read_str(r, &v->arr.strs[i], "kv '%s' element %" PRIu64, key, i)) return false;
     } else if (elem_type == GGUF_TYPE_ARRAY) {
         v->arr.items = calloc(n ? (size_t)n : 1, sizeof *v->arr.items);
-        if (!v->arr.items) { set_error(r->err, GGUF_E_NOMEM, "at byte %zu: out of memory for %" PRIu64 " arrays", at, n); return false; }
+        if (!v->arr.items) { gguf_set_error(r->err, GGUF_E_NOMEM, "at byte %zu: out of memory for %" PRIu64 " arrays", at, n); return false; }
         for (uint64_t i = 0; i < n; i++) {
             v->arr.items[i].type = GGUF_TYPE_ARRAY;
             if (!read_array(r, &v->arr.items[i], depth + 1, key)) {
@@ -259,15 +257,15 @@ static int cmp_tensor_offset(const void *a, const void *b) {
 static gguf_status check_header(reader *r, gguf_file *f) {
     const size_t len = r->len;
     static const uint8_t magic[4] = { 'G', 'G', 'U', 'F' };
-    if (len == 0) return set_error(r->err, GGUF_E_TRUNCATED, "at byte 0: file is empty (0 bytes)");
+    if (len == 0) return gguf_set_error(r->err, GGUF_E_TRUNCATED, "at byte 0: file is empty (0 bytes)");
     if (memcmp(r->buf, magic, len < 4 ? len : 4) != 0) {
         char got[40];
         gguf_str s = { (const char *)r->buf, len < 4 ? len : 4 };
-        return set_error(r->err, GGUF_E_MAGIC, "at byte 0: not a GGUF file (magic '%s', expected 'GGUF')",
+        return gguf_set_error(r->err, GGUF_E_MAGIC, "at byte 0: not a GGUF file (magic '%s', expected 'GGUF')",
                          printable(got, sizeof got, s));
     }
     if (len < GGUF_HEADER_BYTES)
-        return set_error(r->err, GGUF_E_TRUNCATED, "at byte %zu: file is %zu bytes, shorter than the %u-byte GGUF header",
+        return gguf_set_error(r->err, GGUF_E_TRUNCATED, "at byte %zu: file is %zu bytes, shorter than the %u-byte GGUF header",
                          len, len, GGUF_HEADER_BYTES);
     r->pos = 4;
     uint32_t version;
@@ -277,19 +275,19 @@ static gguf_status check_header(reader *r, gguf_file *f) {
     memcpy(&n_kv, r->buf + 16, 8);
     r->pos = GGUF_HEADER_BYTES;
     if (version != 0 && (version & 0xFFFFu) == 0)
-        return set_error(r->err, GGUF_E_VERSION, "at byte 4: version field 0x%08" PRIx32 " looks byte-swapped: "
+        return gguf_set_error(r->err, GGUF_E_VERSION, "at byte 4: version field 0x%08" PRIx32 " looks byte-swapped: "
                          "big-endian GGUF files are not supported", version);
-    if (version == 0) return set_error(r->err, GGUF_E_VERSION, "at byte 4: version 0 is invalid");
+    if (version == 0) return gguf_set_error(r->err, GGUF_E_VERSION, "at byte 4: version 0 is invalid");
     if (version == 1)
-        return set_error(r->err, GGUF_E_VERSION, "at byte 4: version 1 (obsolete GGUFv1) is not supported; re-convert the model");
+        return gguf_set_error(r->err, GGUF_E_VERSION, "at byte 4: version 1 (obsolete GGUFv1) is not supported; re-convert the model");
     if (version > 3)
-        return set_error(r->err, GGUF_E_VERSION, "at byte 4: version %" PRIu32 " is not supported (this reader knows 2 and 3)", version);
+        return gguf_set_error(r->err, GGUF_E_VERSION, "at byte 4: version %" PRIu32 " is not supported (this reader knows 2 and 3)", version);
     /* llama.cpp reads the counts as int64; counts with the top bit set are negative there. */
     if (n_tensors > remaining(r) / GGUF_MIN_TENSOR_BYTES)
-        return set_error(r->err, GGUF_E_TRUNCATED, "at byte 8: tensor count %" PRIu64 " cannot fit in the remaining %" PRIu64
+        return gguf_set_error(r->err, GGUF_E_TRUNCATED, "at byte 8: tensor count %" PRIu64 " cannot fit in the remaining %" PRIu64
                          " bytes (each tensor info needs at least %u)", n_tensors, remaining(r), GGUF_MIN_TENSOR_BYTES);
     if (n_kv > remaining(r) / GGUF_MIN_KV_BYTES)
-        return set_error(r->err, GGUF_E_TRUNCATED, "at byte 16: kv count %" PRIu64 " cannot fit in the remaining %" PRIu64
+        return gguf_set_error(r->err, GGUF_E_TRUNCATED, "at byte 16: kv count %" PRIu64 " cannot fit in the remaining %" PRIu64
                          " bytes (each KV needs at least %u)", n_kv, remaining(r), GGUF_MIN_KV_BYTES);
     f->version = version;
     f->n_tensors = n_tensors;
@@ -301,38 +299,38 @@ static gguf_status parse_kvs(reader *r, gguf_file *f) {
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
     /* n_kv <= len / 14 (checked), so this is at most a few times the file size. */
     f->kv = calloc(f->n_kv ? (size_t)f->n_kv : 1, sizeof *f->kv);
-    if (!f->kv) return set_error(r->err, GGUF_E_NOMEM, "at byte 16: out of memory for %" PRIu64 " KVs", f->n_kv);
+    if (!f->kv) return gguf_set_error(r->err, GGUF_E_NOMEM, "at byte 16: out of memory for %" PRIu64 " KVs", f->n_kv);
     const uint64_t n_kv = f->n_kv;
     f->n_kv = 0; /* counts the KVs that hold allocations, so cleanup after a failure is exact */
     for (uint64_t i = 0; i < n_kv; i++) {
         gguf_kv *kv = &f->kv[i];
         kv->offset = r->pos;
         if (!read_str(r, &kv->key, "key %" PRIu64, i)) return r->err->code;
-        if (kv->key.len == 0) return set_error(r->err, GGUF_E_INVALID, "at byte %" PRIu64 ": key %" PRIu64 " is an empty key", kv->offset, i);
+        if (kv->key.len == 0) return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %" PRIu64 ": key %" PRIu64 " is an empty key", kv->offset, i);
         char key[300];
         printable(key, sizeof key, kv->key);
         size_t at = r->pos;
         uint32_t type;
         if (!read_bytes(r, &type, 4, "kv '%s' value type", key)) return r->err->code;
         if (type >= GGUF_TYPE_COUNT)
-            return set_error(r->err, GGUF_E_INVALID, "at byte %zu: kv '%s' has unknown value type %" PRIu32, at, key, type);
+            return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: kv '%s' has unknown value type %" PRIu32, at, key, type);
         f->n_kv = i + 1;
         at = r->pos;
         if (!read_value(r, &kv->value, type, key)) return r->err->code;
         if (gguf_str_eq(kv->key, "general.alignment")) {
             if (type != GGUF_TYPE_UINT32)
-                return set_error(r->err, GGUF_E_INVALID, "at byte %zu: general.alignment has type %s, expected UINT32",
+                return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: general.alignment has type %s, expected UINT32",
                                  at, value_type_names[type]);
             uint32_t a = kv->value.u32;
             if (a == 0 || (a & (a - 1)) != 0)
-                return set_error(r->err, GGUF_E_INVALID, "at byte %zu: general.alignment %" PRIu32 " is not a non-zero power of two", at, a);
+                return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: general.alignment %" PRIu32 " is not a non-zero power of two", at, a);
             f->alignment = a;
         }
     }
     /* Duplicate keys: sort pointers by key (then by position) and compare neighbours. */
     if (f->n_kv > 1) {
         const gguf_kv **order = malloc((size_t)f->n_kv * sizeof *order);
-        if (!order) return set_error(r->err, GGUF_E_NOMEM, "out of memory checking %" PRIu64 " keys", f->n_kv);
+        if (!order) return gguf_set_error(r->err, GGUF_E_NOMEM, "out of memory checking %" PRIu64 " keys", f->n_kv);
         for (uint64_t i = 0; i < f->n_kv; i++) order[i] = &f->kv[i];
         qsort(order, (size_t)f->n_kv, sizeof *order, cmp_kv_key);
         for (uint64_t i = 1; i < f->n_kv; i++) {
@@ -342,7 +340,7 @@ static gguf_status parse_kvs(reader *r, gguf_file *f) {
                 uint64_t first = order[i - 1]->offset, again = order[i]->offset;
                 printable(key, sizeof key, order[i]->key);
                 free(order);
-                return set_error(r->err, GGUF_E_INVALID, "at byte %" PRIu64 ": duplicate key '%s' (first defined at byte %" PRIu64 ")",
+                return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %" PRIu64 ": duplicate key '%s' (first defined at byte %" PRIu64 ")",
                                  again, key, first);
             }
         }
@@ -358,19 +356,19 @@ static gguf_status parse_tensor_info(reader *r, const gguf_file *f, uint64_t ind
     if (!read_str(r, &name, "tensor %" PRIu64 " name", index)) return r->err->code;
     char pname[300];
     printable(pname, sizeof pname, name);
-    if (name.len == 0) return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor %" PRIu64 " has an empty name", at, index);
+    if (name.len == 0) return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor %" PRIu64 " has an empty name", at, index);
     if (name.len >= GGUF_MAX_NAME)
-        return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor %" PRIu64 " name length %" PRIu64 " exceeds the %d-byte limit ('%s')",
+        return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor %" PRIu64 " name length %" PRIu64 " exceeds the %d-byte limit ('%s')",
                          at, index, name.len, GGUF_MAX_NAME - 1, pname);
     if (memchr(name.ptr, 0, (size_t)name.len))
-        return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor %" PRIu64 " name '%s' contains a NUL byte", at, index, pname);
+        return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor %" PRIu64 " name '%s' contains a NUL byte", at, index, pname);
     memcpy(t->name, name.ptr, (size_t)name.len);
     t->name[name.len] = 0;
 
     at = r->pos;
     if (!read_bytes(r, &t->n_dims, 4, "tensor '%s' n_dims", t->name)) return r->err->code;
     if (t->n_dims > GGUF_MAX_DIMS)
-        return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s' has n_dims %" PRIu32 " (at most %d)",
+        return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s' has n_dims %" PRIu32 " (at most %d)",
                          at, t->name, t->n_dims, GGUF_MAX_DIMS);
     int64_t n_elements = 1;
     for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++) t->ne[d] = 1;
@@ -378,10 +376,10 @@ static gguf_status parse_tensor_info(reader *r, const gguf_file *f, uint64_t ind
         at = r->pos;
         if (!read_bytes(r, &t->ne[d], 8, "tensor '%s' ne[%" PRIu32 "]", t->name, d)) return r->err->code;
         if (t->ne[d] <= 0)
-            return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s' dimension %" PRIu32 " is %" PRId64
+            return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s' dimension %" PRIu32 " is %" PRId64
                              " (zero or negative dimensions are not supported)", at, t->name, d, t->ne[d]);
         if (n_elements > INT64_MAX / t->ne[d])
-            return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s' element count overflows int64 (ne[%" PRIu32 "] = %" PRId64 ")",
+            return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s' element count overflows int64 (ne[%" PRIu32 "] = %" PRId64 ")",
                              at, t->name, d, t->ne[d]);
         n_elements *= t->ne[d];
     }
@@ -392,15 +390,15 @@ static gguf_status parse_tensor_info(reader *r, const gguf_file *f, uint64_t ind
     const quant_type_traits *tr = quant_traits(t->type);
     if (!tr) {
         if (t->type >= LLMPI_TYPE_COUNT)
-            return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s' has unknown tensor type %" PRIu32, at, t->name, t->type);
-        return set_error(r->err, GGUF_E_UNSUPPORTED, "at byte %zu: tensor '%s': type %" PRIu32 " (%s) is not supported by this build",
+            return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s' has unknown tensor type %" PRIu32, at, t->name, t->type);
+        return gguf_set_error(r->err, GGUF_E_UNSUPPORTED, "at byte %zu: tensor '%s': type %" PRIu32 " (%s) is not supported by this build",
                          at, t->name, t->type, quant_type_name(t->type));
     }
     if (tr->is_activation_only)
-        return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s': type %s is an activation-only format, not a stored tensor type",
+        return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s': type %s is an activation-only format, not a stored tensor type",
                          at, t->name, tr->name);
     if (t->ne[0] % tr->blck_size != 0)
-        return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s': row length %" PRId64 " is not a multiple of the %s block size %" PRId64,
+        return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s': row length %" PRId64 " is not a multiple of the %s block size %" PRId64,
                          at, t->name, t->ne[0], tr->name, tr->blck_size);
     /* Bytes = blocks x block size, checked here as well as in quant_tensor_nbytes (n_elements fits
      * in int64, but e.g. 2^62 F32 elements are 2^64 bytes). */
@@ -408,13 +406,13 @@ static gguf_status parse_tensor_info(reader *r, const gguf_file *f, uint64_t ind
     bool size_ok = blocks <= UINT64_MAX / tr->type_size;
     if (size_ok) size_ok = quant_tensor_nbytes(t->type, t->ne, &t->nbytes) && t->nbytes >= blocks * tr->type_size;
     if (!size_ok || t->nbytes > SIZE_MAX)
-        return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s': byte size of %" PRId64 " %s elements overflows",
+        return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s': byte size of %" PRId64 " %s elements overflows",
                          at, t->name, n_elements, tr->name);
 
     at = r->pos;
     if (!read_bytes(r, &t->offset, 8, "tensor '%s' offset", t->name)) return r->err->code;
     if (t->offset % f->alignment != 0)
-        return set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s' offset %" PRIu64 " is not a multiple of the alignment %" PRIu32,
+        return gguf_set_error(r->err, GGUF_E_INVALID, "at byte %zu: tensor '%s' offset %" PRIu64 " is not a multiple of the alignment %" PRIu32,
                          at, t->name, t->offset, f->alignment);
     return GGUF_OK;
 }
@@ -426,27 +424,27 @@ static gguf_status check_placement(reader *r, gguf_file *f) {
         gguf_tensor *t = &f->tensors[i];
         uint64_t avail = f->data_offset <= r->len ? r->len - f->data_offset : 0;
         if (f->data_offset > r->len || t->offset > avail || t->nbytes > avail - t->offset)
-            return set_error(r->err, GGUF_E_TRUNCATED,
+            return gguf_set_error(r->err, GGUF_E_TRUNCATED,
                              "tensor '%s': data [offset %" PRIu64 ", %" PRIu64 " bytes] extends past end of file (%zu bytes; data section starts at byte %" PRIu64 ")",
                              t->name, t->offset, t->nbytes, r->len, f->data_offset);
         t->data = r->buf + f->data_offset + t->offset;
     }
     if (f->n_tensors < 2) return GGUF_OK;
     const gguf_tensor **order = malloc((size_t)f->n_tensors * sizeof *order);
-    if (!order) return set_error(r->err, GGUF_E_NOMEM, "out of memory checking %" PRIu64 " tensors", f->n_tensors);
+    if (!order) return gguf_set_error(r->err, GGUF_E_NOMEM, "out of memory checking %" PRIu64 " tensors", f->n_tensors);
     for (uint64_t i = 0; i < f->n_tensors; i++) order[i] = &f->tensors[i];
     gguf_status st = GGUF_OK;
     qsort(order, (size_t)f->n_tensors, sizeof *order, cmp_tensor_name);
     for (uint64_t i = 1; i < f->n_tensors && st == GGUF_OK; i++)
         if (strcmp(order[i]->name, order[i - 1]->name) == 0)
-            st = set_error(r->err, GGUF_E_INVALID, "duplicate tensor name '%s' (tensors %td and %td)",
+            st = gguf_set_error(r->err, GGUF_E_INVALID, "duplicate tensor name '%s' (tensors %td and %td)",
                            order[i]->name, order[i - 1] - f->tensors, order[i] - f->tensors);
     if (st == GGUF_OK) {
         qsort(order, (size_t)f->n_tensors, sizeof *order, cmp_tensor_offset);
         for (uint64_t i = 1; i < f->n_tensors && st == GGUF_OK; i++) {
             const gguf_tensor *a = order[i - 1], *b = order[i];
             if (b->offset - a->offset < a->nbytes) /* b->offset >= a->offset after sorting */
-                st = set_error(r->err, GGUF_E_INVALID,
+                st = gguf_set_error(r->err, GGUF_E_INVALID,
                                "tensors '%s' [offset %" PRIu64 ", %" PRIu64 " bytes] and '%s' [offset %" PRIu64 ", %" PRIu64 " bytes] overlap",
                                a->name, a->offset, a->nbytes, b->name, b->offset, b->nbytes);
         }
@@ -461,7 +459,7 @@ gguf_status gguf_parse(const void *buf, size_t len, gguf_file *out, gguf_error *
     err->code = GGUF_OK;
     err->msg[0] = 0;
     memset(out, 0, sizeof *out);
-    if (!buf && len) return set_error(err, GGUF_E_IO, "no buffer");
+    if (!buf && len) return gguf_set_error(err, GGUF_E_IO, "no buffer");
     reader r = { .buf = buf, .len = len, .pos = 0, .err = err };
     gguf_file f;
     memset(&f, 0, sizeof f);
@@ -470,12 +468,12 @@ gguf_status gguf_parse(const void *buf, size_t len, gguf_file *out, gguf_error *
     gguf_status st = check_header(&r, &f);
     if (st == GGUF_OK) st = parse_kvs(&r, &f);
     if (st == GGUF_OK && f.n_tensors > remaining(&r) / GGUF_MIN_TENSOR_BYTES)
-        st = set_error(err, GGUF_E_TRUNCATED, "at byte %zu: tensor count %" PRIu64 " cannot fit in the remaining %" PRIu64
+        st = gguf_set_error(err, GGUF_E_TRUNCATED, "at byte %zu: tensor count %" PRIu64 " cannot fit in the remaining %" PRIu64
                        " bytes after the KVs (each tensor info needs at least %u)", r.pos, f.n_tensors, remaining(&r), GGUF_MIN_TENSOR_BYTES);
     if (st == GGUF_OK) {
         /* n_tensors <= len / 25 (checked) */
         f.tensors = calloc(f.n_tensors ? (size_t)f.n_tensors : 1, sizeof *f.tensors);
-        if (!f.tensors) st = set_error(err, GGUF_E_NOMEM, "out of memory for %" PRIu64 " tensor infos", f.n_tensors);
+        if (!f.tensors) st = gguf_set_error(err, GGUF_E_NOMEM, "out of memory for %" PRIu64 " tensor infos", f.n_tensors);
     }
     for (uint64_t i = 0; st == GGUF_OK && i < f.n_tensors; i++)
         st = parse_tensor_info(&r, &f, i, &f.tensors[i]);
@@ -501,24 +499,24 @@ gguf_status gguf_open(const char *path, bool use_mmap, gguf_file *out, gguf_erro
     if (!err) err = &local_err;
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return set_error(err, GGUF_E_IO, "cannot open: %s", strerror(errno));
+    if (fd < 0) return gguf_set_error(err, GGUF_E_IO, "cannot open: %s", strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
         close(fd);
-        return set_error(err, GGUF_E_IO, "cannot stat: %s", strerror(e));
+        return gguf_set_error(err, GGUF_E_IO, "cannot stat: %s", strerror(e));
     }
     if (!S_ISREG(sb.st_mode)) {
         close(fd);
-        return set_error(err, GGUF_E_IO, "not a regular file");
+        return gguf_set_error(err, GGUF_E_IO, "not a regular file");
     }
     if (sb.st_size == 0) {
         close(fd);
-        return set_error(err, GGUF_E_TRUNCATED, "at byte 0: file is empty (0 bytes)");
+        return gguf_set_error(err, GGUF_E_TRUNCATED, "at byte 0: file is empty (0 bytes)");
     }
     if (sb.st_size < 0 || (uint64_t)sb.st_size > SIZE_MAX) {
         close(fd);
-        return set_error(err, GGUF_E_IO, "file is too large to map (%lld bytes)", (long long)sb.st_size);
+        return gguf_set_error(err, GGUF_E_IO, "file is too large to map (%lld bytes)", (long long)sb.st_size);
     }
     size_t len = (size_t)sb.st_size;
     void *map = NULL, *owned = NULL;
@@ -528,7 +526,7 @@ gguf_status gguf_open(const char *path, bool use_mmap, gguf_file *out, gguf_erro
         if (map == MAP_FAILED) {
             int e = errno;
             close(fd);
-            return set_error(err, GGUF_E_IO, "cannot mmap %zu bytes: %s", len, strerror(e));
+            return gguf_set_error(err, GGUF_E_IO, "cannot mmap %zu bytes: %s", len, strerror(e));
         }
         /* Hints only; failure is harmless. */
         (void)madvise(map, len, MADV_WILLNEED);
@@ -538,7 +536,7 @@ gguf_status gguf_open(const char *path, bool use_mmap, gguf_file *out, gguf_erro
         owned = malloc(len);
         if (!owned) {
             close(fd);
-            return set_error(err, GGUF_E_NOMEM, "out of memory reading %zu bytes", len);
+            return gguf_set_error(err, GGUF_E_NOMEM, "out of memory reading %zu bytes", len);
         }
         size_t got = 0;
         while (got < len) {
@@ -548,8 +546,8 @@ gguf_status gguf_open(const char *path, bool use_mmap, gguf_file *out, gguf_erro
                 int e = n < 0 ? errno : 0;
                 free(owned);
                 close(fd);
-                if (e) return set_error(err, GGUF_E_IO, "read failed at byte %zu: %s", got, strerror(e));
-                return set_error(err, GGUF_E_IO, "file shrank while reading (got %zu of %zu bytes)", got, len);
+                if (e) return gguf_set_error(err, GGUF_E_IO, "read failed at byte %zu: %s", got, strerror(e));
+                return gguf_set_error(err, GGUF_E_IO, "file shrank while reading (got %zu of %zu bytes)", got, len);
             }
             got += (size_t)n;
         }

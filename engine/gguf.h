@@ -131,6 +131,10 @@ gguf_status gguf_get_arr(const gguf_file *f, const char *key, const gguf_value *
 bool gguf_arr_int(const gguf_value *arr, uint64_t i, int64_t *out);
 bool gguf_arr_float(const gguf_value *arr, uint64_t i, double *out);
 
+/* Fills err (may be NULL) with code and a printf-style one-line message; returns code. Shared by the
+ * reader and the writer. */
+gguf_status gguf_set_error(gguf_error *err, gguf_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 const char *gguf_type_name(gguf_value_type t);
 size_t gguf_type_size(gguf_value_type t); /* 0 for STRING/ARRAY/invalid */
 /* Compares a gguf_str with a C string. */

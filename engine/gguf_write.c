@@ -79,18 +79,6 @@ struct gguf_writer {
     uint32_t alignment;
 };
 
-static gguf_status set_error(gguf_error *err, gguf_status code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static gguf_status set_error(gguf_error *err, gguf_status code, const char *fmt, ...) {
-    if (err) {
-        err->code = code;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static void sticky_error(gguf_writer *w, gguf_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void sticky_error(gguf_writer *w, gguf_status code, const char *fmt, ...) {
@@ -308,7 +296,7 @@ uint64_t gguf_writer_tensor_nbytes(const gguf_writer *w, int i) {
 static gguf_status write_bytes(gguf_writer *w, FILE *fp, const void *data, size_t n, gguf_error *err) {
     if (n && fwrite(data, 1, n, fp) != n) {
         int e = errno;
-        gguf_status st = set_error(err, GGUF_E_IO, "write failed at byte %" PRIu64 ": %s", w->pos, e ? strerror(e) : "short write");
+        gguf_status st = gguf_set_error(err, GGUF_E_IO, "write failed at byte %" PRIu64 ": %s", w->pos, e ? strerror(e) : "short write");
         sticky_error(w, GGUF_E_IO, "an earlier write failed at byte %" PRIu64, w->pos);
         return st;
     }
@@ -333,15 +321,15 @@ static gguf_status flush(gguf_writer *w, FILE *fp, gguf_error *err) {
     if (fflush(fp) != 0 || ferror(fp)) {
         int e = errno;
         sticky_error(w, GGUF_E_IO, "an earlier write failed");
-        return set_error(err, GGUF_E_IO, "write failed (flush after byte %" PRIu64 "): %s", w->pos, e ? strerror(e) : "stream error");
+        return gguf_set_error(err, GGUF_E_IO, "write failed (flush after byte %" PRIu64 "): %s", w->pos, e ? strerror(e) : "stream error");
     }
     return GGUF_OK;
 }
 
 gguf_status gguf_writer_write_header(gguf_writer *w, FILE *fp, gguf_error *err) {
-    if (!w || !fp) return set_error(err, GGUF_E_IO, "gguf_writer_write_header: NULL writer or file");
-    if (w->sticky != GGUF_OK) return set_error(err, w->sticky, "%s", w->sticky_msg);
-    if (w->header_written) return set_error(err, GGUF_E_INVALID, "gguf_writer_write_header: header already written");
+    if (!w || !fp) return gguf_set_error(err, GGUF_E_IO, "gguf_writer_write_header: NULL writer or file");
+    if (w->sticky != GGUF_OK) return gguf_set_error(err, w->sticky, "%s", w->sticky_msg);
+    if (w->header_written) return gguf_set_error(err, GGUF_E_INVALID, "gguf_writer_write_header: header already written");
 
     w->alignment = GGUF_DEFAULT_ALIGNMENT;
     for (size_t i = 0; i < w->n_kv; i++) {
@@ -351,7 +339,7 @@ gguf_status gguf_writer_write_header(gguf_writer *w, FILE *fp, gguf_error *err) 
         memcpy(&type, kv->value.data, 4);
         if (type == GGUF_TYPE_UINT32) memcpy(&a, kv->value.data + 4, 4);
         if (type != GGUF_TYPE_UINT32 || a == 0 || (a & (a - 1)) != 0)
-            return set_error(err, GGUF_E_INVALID, "general.alignment must be a UINT32 non-zero power of two (have %s %" PRIu32 ")",
+            return gguf_set_error(err, GGUF_E_INVALID, "general.alignment must be a UINT32 non-zero power of two (have %s %" PRIu32 ")",
                              gguf_type_name((gguf_value_type)type), a);
         w->alignment = a;
     }
@@ -363,7 +351,7 @@ gguf_status gguf_writer_write_header(gguf_writer *w, FILE *fp, gguf_error *err) 
         t->offset = off;
         uint64_t padded = t->nbytes + (w->alignment - t->nbytes % w->alignment) % w->alignment;
         if (padded < t->nbytes || off > UINT64_MAX - padded)
-            return set_error(err, GGUF_E_INVALID, "tensor '%s': data section size overflows", t->name);
+            return gguf_set_error(err, GGUF_E_INVALID, "tensor '%s': data section size overflows", t->name);
         off += padded;
     }
 
@@ -387,7 +375,7 @@ gguf_status gguf_writer_write_header(gguf_writer *w, FILE *fp, gguf_error *err) 
     }
     if (b.failed) {
         free(b.data);
-        return set_error(err, GGUF_E_NOMEM, "out of memory building the GGUF header");
+        return gguf_set_error(err, GGUF_E_NOMEM, "out of memory building the GGUF header");
     }
     w->header_written = true;
     w->next_tensor = 0;
@@ -400,17 +388,17 @@ gguf_status gguf_writer_write_header(gguf_writer *w, FILE *fp, gguf_error *err) 
 }
 
 gguf_status gguf_writer_write_tensor_data(gguf_writer *w, FILE *fp, int i, const void *data, uint64_t nbytes, gguf_error *err) {
-    if (!w || !fp) return set_error(err, GGUF_E_IO, "gguf_writer_write_tensor_data: NULL writer or file");
-    if (w->sticky != GGUF_OK) return set_error(err, w->sticky, "%s", w->sticky_msg);
-    if (!w->header_written) return set_error(err, GGUF_E_INVALID, "gguf_writer_write_tensor_data: header not written yet");
+    if (!w || !fp) return gguf_set_error(err, GGUF_E_IO, "gguf_writer_write_tensor_data: NULL writer or file");
+    if (w->sticky != GGUF_OK) return gguf_set_error(err, w->sticky, "%s", w->sticky_msg);
+    if (!w->header_written) return gguf_set_error(err, GGUF_E_INVALID, "gguf_writer_write_tensor_data: header not written yet");
     if (i < 0 || (size_t)i != w->next_tensor || (size_t)i >= w->n_tensors)
-        return set_error(err, GGUF_E_INVALID, "gguf_writer_write_tensor_data: tensor %d written out of order (expected %zu of %zu)",
+        return gguf_set_error(err, GGUF_E_INVALID, "gguf_writer_write_tensor_data: tensor %d written out of order (expected %zu of %zu)",
                          i, w->next_tensor, w->n_tensors);
     const writer_tensor *t = &w->tensors[i];
     if (nbytes != t->nbytes || (nbytes && !data))
-        return set_error(err, GGUF_E_INVALID, "tensor '%s': got %" PRIu64 " bytes of data, its shape and type need %" PRIu64,
+        return gguf_set_error(err, GGUF_E_INVALID, "tensor '%s': got %" PRIu64 " bytes of data, its shape and type need %" PRIu64,
                          t->name, data ? nbytes : 0, t->nbytes);
-    if (nbytes > SIZE_MAX) return set_error(err, GGUF_E_INVALID, "tensor '%s' is too large for this platform", t->name);
+    if (nbytes > SIZE_MAX) return gguf_set_error(err, GGUF_E_INVALID, "tensor '%s' is too large for this platform", t->name);
     gguf_status st = write_bytes(w, fp, data, (size_t)nbytes, err);
     if (st == GGUF_OK) st = write_padding(w, fp, err);
     if (st != GGUF_OK) return st;
@@ -422,7 +410,7 @@ gguf_status gguf_writer_write_tensor_data(gguf_writer *w, FILE *fp, int i, const
 gguf_status gguf_writer_write_all(gguf_writer *w, FILE *fp, const void *const *tensor_data, gguf_error *err) {
     gguf_status st = gguf_writer_write_header(w, fp, err);
     for (size_t i = 0; st == GGUF_OK && i < w->n_tensors; i++) {
-        if (!tensor_data) return set_error(err, GGUF_E_INVALID, "gguf_writer_write_all: NULL tensor data list");
+        if (!tensor_data) return gguf_set_error(err, GGUF_E_INVALID, "gguf_writer_write_all: NULL tensor data list");
         st = gguf_writer_write_tensor_data(w, fp, (int)i, tensor_data[i], w->tensors[i].nbytes, err);
     }
     return st;

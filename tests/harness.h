@@ -34,6 +34,9 @@ const char *t_tool(const char *name);
 uint64_t t_rand_u64(uint64_t *state);
 float    t_rand_normal(uint64_t *state);
 float    t_rand_uniform(uint64_t *state, float lo, float hi);
+/* A fake sysfs tree under the test's temporary directory with one hwmon device `name` reporting a
+ * constant `watts` (power1_input, microwatts): point LLMPI_SYSFS_ROOT at the returned path. Static buffer. */
+const char *t_fake_hwmon(const char *subdir, const char *name, double watts);
 /* A fresh temporary directory for this test binary (created on first call, under $TMPDIR or /tmp). */
 const char *t_tmpdir(void);
 #endif

@@ -140,3 +140,22 @@ const char *t_tmpdir(void) {
     }
     return dir;
 }
+
+const char *t_fake_hwmon(const char *subdir, const char *name, double watts) {
+    static char root[600];
+    char path[800];
+    snprintf(root, sizeof root, "%s/%s", t_tmpdir(), subdir);
+    const char *parts[] = { "", "/class", "/class/hwmon", "/class/hwmon/hwmon0" };
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s%s", root, parts[i]);
+        mkdir(path, 0755);
+    }
+    snprintf(path, sizeof path, "%s/class/hwmon/hwmon0/name", root);
+    FILE *f = fopen(path, "w");
+    if (f) { fprintf(f, "%s\n", name); fclose(f); }
+    snprintf(path, sizeof path, "%s/class/hwmon/hwmon0/power1_input", root);
+    f = fopen(path, "w");
+    if (f) { fprintf(f, "%.0f\n", watts * 1e6); fclose(f); }
+    CHECK(f != NULL, "cannot create the fake hwmon tree under %s", root);
+    return root;
+}

@@ -730,18 +730,8 @@ static void test_qa(void) {
 /* Energy columns from a real (fake-sysfs) sensor: an INA226 reading a constant 4.5 W. */
 static void test_bench_power(void) {
     t_begin("llmpi-bench --power: energy columns from the sampler");
-    char root[600], cmd[1200], file[800], args[4096];
-    snprintf(root, sizeof root, "%s/sysfs-bench", t_tmpdir());
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/class/hwmon/hwmon0'", root);
-    char *o = NULL;
-    t_run(cmd, &o);
-    free(o);
-    snprintf(file, sizeof file, "%s/class/hwmon/hwmon0/name", root);
-    FILE *f = fopen(file, "w");
-    if (f) { fputs("ina226\n", f); fclose(f); }
-    snprintf(file, sizeof file, "%s/class/hwmon/hwmon0/power1_input", root);
-    f = fopen(file, "w");
-    if (f) { fputs("4500000\n", f); fclose(f); }
+    char root[600], args[4096];
+    snprintf(root, sizeof root, "%s", t_fake_hwmon("sysfs-bench", "ina226", 4.5));
     setenv("LLMPI_SYSFS_ROOT", root, 1);
     snprintf(args, sizeof args, "-m '%s' -p 0 -n 64 -r 2 -t 1 -o json --power hwmon --power-rate 100", stories());
     int st;

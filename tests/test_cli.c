@@ -306,18 +306,8 @@ static void check_generation(void) {
 
     t_begin("--power with a fake hwmon sensor: energy metrics on stderr and --stats-json");
     {
-        char root[600], dir[700], file[800], json[700];
-        snprintf(root, sizeof root, "%s/sysfs", t_tmpdir());
-        snprintf(dir, sizeof dir, "mkdir -p '%s/class/hwmon/hwmon0'", root);
-        char *o = NULL;
-        t_run(dir, &o);
-        free(o);
-        snprintf(file, sizeof file, "%s/class/hwmon/hwmon0/name", root);
-        FILE *f = fopen(file, "w");
-        if (f) { fputs("ina226\n", f); fclose(f); }
-        snprintf(file, sizeof file, "%s/class/hwmon/hwmon0/power1_input", root);
-        f = fopen(file, "w");
-        if (f) { fputs("4500000\n", f); fclose(f); } /* 4.5 W in microwatts */
+        char root[600], json[700];
+        snprintf(root, sizeof root, "%s", t_fake_hwmon("sysfs", "ina226", 4.5));
         snprintf(json, sizeof json, "%s/stats.json", t_tmpdir());
         snprintf(args, sizeof args,
                  "{ LLMPI_SYSFS_ROOT='%s' %s '%s' -p 'Once upon a time' -n 400 -c 512 --ignore-eos --temp 0 "

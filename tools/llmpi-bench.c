@@ -4,6 +4,7 @@
  * Exit codes: 0 ok, 1 error (a model failed; results of the others are still printed), 2 usage.
  * Output schemas and the protocol are documented in docs/bench.md. */
 #include "bench_util.h"
+#include "cli.h"
 #include "llmpi.h"
 #include "power.h"
 
@@ -42,42 +43,9 @@ static const char *usage_text =
     "                          energy columns (W, TPJ, W/BL): see docs/energy.md\n"
     "  -h, --help\n";
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: error: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
 
-static void usage_exit(const char *fmt, const char *arg) __attribute__((noreturn));
-static void usage_exit(const char *fmt, const char *arg) {
-    fprintf(stderr, "%s: ", prog);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_text);
-    exit(2);
-}
 
-static long parse_long(const char *opt, const char *s, long lo, long hi) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno) die("invalid value '%s' for %s: expected an integer", s, opt);
-    if (v < lo || v > hi) die("value %ld for %s is out of range [%ld, %ld]", v, opt, lo, hi);
-    return v;
-}
 
-static double parse_double(const char *opt, const char *s, double lo, double hi) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v)) die("invalid value '%s' for %s: expected a number", s, opt);
-    if (v < lo || v > hi) die("value %s for %s is out of range [%g, %g]", s, opt, lo, hi);
-    return v;
-}
 
 #define MAX_LIST 32
 typedef struct { int v[MAX_LIST]; int n; } int_list;
@@ -89,10 +57,10 @@ static void parse_list(const char *opt, const char *s, long lo, long hi, int_lis
     snprintf(buf, sizeof buf, "%s", s);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (out->n == MAX_LIST) die("too many values for %s (at most %d)", opt, MAX_LIST);
-        out->v[out->n++] = (int)parse_long(opt, tok, lo, hi);
+        if (out->n == MAX_LIST) cli_die("too many values for %s (at most %d)", opt, MAX_LIST);
+        out->v[out->n++] = (int)cli_parse_long(opt, tok, lo, hi);
     }
-    if (out->n == 0) die("empty list for %s", opt);
+    if (out->n == 0) cli_die("empty list for %s", opt);
 }
 
 /* ---- power ------------------------------------------------------------------------------------
@@ -114,7 +82,7 @@ static int power_option(int argc, char **argv, int i) {
     char err[256];
     const double idle_before = power.cfg.idle_seconds;
     int used = power_cli_parse(&power.cfg, argc, argv, i, err, sizeof err);
-    if (used < 0) die("%s", err);
+    if (used < 0) cli_die("%s", err);
     if (used > 0) {
         if (!strncmp(argv[i], "--power", 7) && strncmp(argv[i], "--power-", 8)) power.requested = true;
         if (power.cfg.idle_seconds != idle_before || !strncmp(argv[i], "--idle-seconds", 14)) power.idle_set = true;
@@ -125,7 +93,7 @@ static int power_option(int argc, char **argv, int i) {
 static void power_open(void) {
     if (!power.requested) return;
     char err[512];
-    if (power_sampler_create(&power.cfg, &power.sampler, err, sizeof err) != 0) die("power: %s", err);
+    if (power_sampler_create(&power.cfg, &power.sampler, err, sizeof err) != 0) cli_die("power: %s", err);
     fprintf(stderr, "%s: power source: %s\n", prog, power_source_name(power.sampler));
     if (power.cfg.idle_seconds > 0) {
         if (!power_sampler_has_power(power.sampler)) {
@@ -133,7 +101,7 @@ static void power_open(void) {
         } else {
             fprintf(stderr, "%s: measuring idle power for %.0f s\n", prog, power.cfg.idle_seconds);
             if (power_measure_idle(power.sampler, power.cfg.idle_seconds) != 0)
-                die("power: %s", power_sampler_error(power.sampler));
+                cli_die("power: %s", power_sampler_error(power.sampler));
         }
     }
 }
@@ -142,7 +110,7 @@ static void power_close(void) { power_sampler_free(power.sampler); power.sampler
 
 static void power_run_begin(void) {
     if (power.sampler && power_sampler_start(power.sampler) != 0)
-        die("power: cannot start the sampler: %s", power_sampler_error(power.sampler));
+        cli_die("power: cannot start the sampler: %s", power_sampler_error(power.sampler));
 }
 static void power_mark_prompt(void) { if (power.sampler) power_sampler_mark(power.sampler, POWER_PHASE_PROMPT); }
 static void power_mark_gen(void) { if (power.sampler) power_sampler_mark(power.sampler, POWER_PHASE_GEN); }
@@ -226,7 +194,7 @@ static record *new_record(record_list *l) {
     if (l->n == l->cap) {
         int cap = l->cap ? l->cap * 2 : 16;
         record *nv = realloc(l->v, (size_t)cap * sizeof *nv);
-        if (!nv) die("out of memory");
+        if (!nv) cli_die("out of memory");
         l->v = nv;
         l->cap = cap;
     }
@@ -286,7 +254,7 @@ static bool run_speed_test(llmpi_context *ctx, const llmpi_model *m, const bench
     r->ns = calloc((size_t)bp->reps, sizeof *r->ns);
     r->ts = calloc((size_t)bp->reps, sizeof *r->ts);
     bench_energy *en = calloc((size_t)bp->reps, sizeof *en);
-    if (!toks || !r->ns || !r->ts || !en) die("out of memory");
+    if (!toks || !r->ns || !r->ts || !en) cli_die("out of memory");
     uint64_t rng = bp->seed * 0x9E3779B97F4A7C15ull + 1;
     const int32_t bos = llmpi_token_bos(m);
     const int n_vocab = llmpi_model_n_vocab(m);
@@ -340,7 +308,7 @@ static bool run_protocol_test(llmpi_context *ctx, const llmpi_model *m, const be
     r->ts = calloc((size_t)bp->reps, sizeof *r->ts);
     double *pp_ts = calloc((size_t)bp->reps, sizeof *pp_ts);
     bench_energy *en = calloc((size_t)bp->reps, sizeof *en);
-    if (!r->ns || !r->ts || !pp_ts || !en) die("out of memory");
+    if (!r->ns || !r->ts || !pp_ts || !en) cli_die("out of memory");
     const int n_vocab = llmpi_model_n_vocab(m);
     bool ok = true;
     for (int rep = -1; rep < bp->reps && ok; rep++) {
@@ -359,7 +327,7 @@ static bool run_protocol_test(llmpi_context *ctx, const llmpi_model *m, const be
         sp.repeat_penalty = 1.0f;
         sp.seed = bp->seed + (uint64_t)(rep + 1);
         llmpi_sampler *smp = llmpi_sampler_create(&sp);
-        if (!smp) die("out of memory");
+        if (!smp) cli_die("out of memory");
         llmpi_kv_clear(ctx);
         if (rep >= 0) { power_run_begin(); power_mark_prompt(); }
         const double t0 = llmpi_time_seconds();
@@ -528,7 +496,7 @@ static void print_paper_table(const record_list *rl, const model_info *models) {
     printf("\n");
     /* Rows: base model name (+ threads when several), in order of first appearance. */
     bool *done = calloc((size_t)rl->n + 1, sizeof *done);
-    if (!done) die("out of memory");
+    if (!done) cli_die("out of memory");
     for (int i = 0; i < rl->n; i++) {
         if (done[i]) continue;
         const record *ri = &rl->v[i];
@@ -564,7 +532,7 @@ static int write_plot(const char *path, const record_list *rl, const model_info 
     bench_bar *bars = calloc((size_t)rl->n * 2 + 1, sizeof *bars);
     char (*panel)[64] = calloc((size_t)rl->n * 2 + 1, sizeof *panel);
     char (*series)[64] = calloc((size_t)rl->n + 1, sizeof *series);
-    if (!bars || !panel || !series) die("out of memory");
+    if (!bars || !panel || !series) cli_die("out of memory");
     int nb = 0;
     for (int i = 0; i < rl->n; i++) {
         const record *r = &rl->v[i];
@@ -581,7 +549,7 @@ static int write_plot(const char *path, const record_list *rl, const model_info 
         }
     }
     FILE *f = fopen(path, "w");
-    if (!f) die("%s: %s", path, strerror(errno));
+    if (!f) cli_die("%s: %s", path, strerror(errno));
     int rc = bench_write_svg(f, "llmpi-bench: speed per model and quantization", bars, nb);
     if (fclose(f) != 0) rc = -1;
     free(bars);
@@ -612,6 +580,8 @@ static void print_plan(const bench_params *bp, const char **paths, int n_models,
 }
 
 int main(int argc, char **argv) {
+    cli_prog = prog;
+    cli_usage = usage_text;
     power_config_default(&power.cfg);
     bench_params bp = { .reps = 5, .use_mmap = true, .warmup = true, .seed = 1234, .output = OUT_MD };
     bool reps_set = false, pause_set = false, warmup_set = false, gen_set = false;
@@ -624,59 +594,59 @@ int main(int argc, char **argv) {
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-#define NEXT() (i + 1 < argc ? argv[++i] : (usage_exit("option %s needs a value", a), ""))
+#define NEXT() (i + 1 < argc ? argv[++i] : (cli_usage_exit("option %s needs a value", a), ""))
         int used = power_option(argc, argv, i);
         if (used > 0) { i += used - 1; continue; }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (n_models == 256) die("too many models (at most 256)");
+            if (n_models == 256) cli_die("too many models (at most 256)");
             paths[n_models++] = NEXT();
         }
         else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) parse_list(a, NEXT(), 0, 1 << 20, &bp.n_prompt);
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) { parse_list(a, NEXT(), 0, 1 << 20, &bp.n_gen); gen_set = true; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) parse_list(a, NEXT(), 1, 512, &bp.threads);
-        else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { bp.reps = (int)parse_long(a, NEXT(), 1, MAX_REPS); reps_set = true; }
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) bp.n_batch = (int)parse_long(a, NEXT(), 1, 1 << 16);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) bp.n_ctx = (int)parse_long(a, NEXT(), 1, 1 << 24);
+        else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { bp.reps = (int)cli_parse_long(a, NEXT(), 1, MAX_REPS); reps_set = true; }
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) bp.n_batch = (int)cli_parse_long(a, NEXT(), 1, 1 << 16);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) bp.n_ctx = (int)cli_parse_long(a, NEXT(), 1, 1 << 24);
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             const char *f = NEXT();
             if (!strcmp(f, "md")) bp.output = OUT_MD;
             else if (!strcmp(f, "csv")) bp.output = OUT_CSV;
             else if (!strcmp(f, "json")) bp.output = OUT_JSON;
-            else usage_exit("unknown output format '%s' (md, csv or json)", f);
+            else cli_usage_exit("unknown output format '%s' (md, csv or json)", f);
         }
         else if (!strcmp(a, "--mmap")) bp.use_mmap = true;
         else if (!strcmp(a, "--no-mmap")) bp.use_mmap = false;
-        else if (!strcmp(a, "-mmp") || !strcmp(a, "--mmp")) bp.use_mmap = parse_long(a, NEXT(), 0, 1) != 0;
+        else if (!strcmp(a, "-mmp") || !strcmp(a, "--mmp")) bp.use_mmap = cli_parse_long(a, NEXT(), 0, 1) != 0;
         else if (!strcmp(a, "--kv-f32")) bp.kv_f32 = true;
         else if (!strcmp(a, "--warmup")) { bp.warmup = true; warmup_set = true; }
         else if (!strcmp(a, "--no-warmup")) { bp.warmup = false; warmup_set = true; }
-        else if (!strcmp(a, "--pause-seconds") || !strcmp(a, "--delay")) { bp.pause_s = parse_double(a, NEXT(), 0, 3600); pause_set = true; }
-        else if (!strcmp(a, "--seed")) bp.seed = (uint64_t)parse_long(a, NEXT(), 0, LONG_MAX);
+        else if (!strcmp(a, "--pause-seconds") || !strcmp(a, "--delay")) { bp.pause_s = cli_parse_double(a, NEXT(), 0, 3600); pause_set = true; }
+        else if (!strcmp(a, "--seed")) bp.seed = (uint64_t)cli_parse_long(a, NEXT(), 0, LONG_MAX);
         else if (!strcmp(a, "--protocol")) {
             const char *p = NEXT();
-            if (strcmp(p, "llmpi")) usage_exit("unknown protocol '%s' (only 'llmpi')", p);
+            if (strcmp(p, "llmpi")) cli_usage_exit("unknown protocol '%s' (only 'llmpi')", p);
             bp.protocol = true;
         }
         else if (!strcmp(a, "--plot")) bp.plot_path = NEXT();
         else if (!strcmp(a, "--dry-run")) bp.dry_run = true;
         else if (!strcmp(a, "--kernels"))
-            die("--kernels (per-kernel micro-benchmarks) is not supported yet: it needs an internal kernel API "
+            cli_die("--kernels (per-kernel micro-benchmarks) is not supported yet: it needs an internal kernel API "
                 "that llmpi.h does not expose");
-        else if (a[0] == '-' && a[1]) usage_exit("unknown option '%s'", a);
+        else if (a[0] == '-' && a[1]) cli_usage_exit("unknown option '%s'", a);
         else {
-            if (n_models == 256) die("too many models (at most 256)");
+            if (n_models == 256) cli_die("too many models (at most 256)");
             paths[n_models++] = a;
         }
 #undef NEXT
     }
-    if (n_models == 0) usage_exit("%s", "no model given (use -m MODEL.gguf)");
+    if (n_models == 0) cli_usage_exit("%s", "no model given (use -m MODEL.gguf)");
 
     /* The paper's protocol: its parameters unless explicitly overridden. */
     if (bp.protocol) {
         bp.n_prompt = (int_list){ { 0 }, 1 };
         if (!gen_set) bp.n_gen = (int_list){ { BENCH_PAPER_N_GEN }, 1 };
-        if (bp.n_gen.n != 1 || bp.n_gen.v[0] < 1) die("--protocol runs one generation length >= 1 (-n N)");
+        if (bp.n_gen.n != 1 || bp.n_gen.v[0] < 1) cli_die("--protocol runs one generation length >= 1 (-n N)");
         if (!reps_set) bp.reps = BENCH_PAPER_REPS;
         if (!pause_set) bp.pause_s = BENCH_PAPER_PAUSE_S;
         if (!warmup_set) bp.warmup = false;   /* the paper's 10 runs were separate llama-cli processes */
@@ -687,7 +657,7 @@ int main(int argc, char **argv) {
     if (!n_ctx) {
         for (int i = 0; i < bp.n_prompt.n; i++) if (bp.n_prompt.v[i] > n_ctx) n_ctx = bp.n_prompt.v[i];
         for (int i = 0; i < bp.n_gen.n; i++) if (bp.n_gen.v[i] > n_ctx) n_ctx = bp.n_gen.v[i];
-        if (n_ctx < 1) die("nothing to run: every -p and -n value is 0");
+        if (n_ctx < 1) cli_die("nothing to run: every -p and -n value is 0");
     }
     if (bp.dry_run) {
         print_plan(&bp, paths, n_models, n_ctx);
@@ -696,7 +666,7 @@ int main(int argc, char **argv) {
     power_open();
 
     model_info *models = calloc((size_t)n_models, sizeof *models);
-    if (!models) die("out of memory");
+    if (!models) cli_die("out of memory");
     record_list rl = { 0 };
     int exit_code = 0;
     llmpi_error err;
@@ -741,7 +711,7 @@ int main(int argc, char **argv) {
         if (bp.protocol) {
             const int cap = (int)strlen(BENCH_PAPER_PROMPT) + 16;
             prompt = malloc((size_t)cap * sizeof *prompt);
-            if (!prompt) die("out of memory");
+            if (!prompt) cli_die("out of memory");
             n_prompt_tokens = llmpi_tokenize(m, BENCH_PAPER_PROMPT, -1, true, false, prompt, cap, &err);
             if (n_prompt_tokens <= 0 || n_prompt_tokens > cap) {
                 fprintf(stderr, "%s: error: %s: cannot tokenize the protocol prompt: %s\n", prog, mi->path,
@@ -825,7 +795,7 @@ int main(int argc, char **argv) {
     }
     fflush(stdout);
     if (bp.plot_path) {
-        if (write_plot(bp.plot_path, &rl, models) != 0) die("%s: write failed", bp.plot_path);
+        if (write_plot(bp.plot_path, &rl, models) != 0) cli_die("%s: write failed", bp.plot_path);
         fprintf(stderr, "%s: wrote %s\n", prog, bp.plot_path);
     }
     for (int i = 0; i < rl.n; i++) { free(rl.v[i].ns); free(rl.v[i].ts); }

@@ -5,6 +5,7 @@
  * Details and the comparison with llama.cpp: docs/bench.md. */
 #include "bench_util.h"
 #include "imatrix.h"
+#include "cli.h"
 #include "llmpi.h"
 
 #include <errno.h>
@@ -41,55 +42,9 @@ static const char *usage_text =
     "      --kv-f32            F32 KV cache (default F16)\n"
     "  -h, --help\n";
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: error: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
 
-static void usage_exit(const char *fmt, const char *arg) __attribute__((noreturn));
-static void usage_exit(const char *fmt, const char *arg) {
-    fprintf(stderr, "%s: ", prog);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_text);
-    exit(2);
-}
 
-static long parse_long(const char *opt, const char *s, long lo, long hi) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno) die("invalid value '%s' for %s: expected an integer", s, opt);
-    if (v < lo || v > hi) die("value %ld for %s is out of range [%ld, %ld]", v, opt, lo, hi);
-    return v;
-}
 
-static char *read_text_file(const char *path, size_t *len_out) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die("%s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, len = 0, r;
-    char *buf = malloc(cap);
-    while (buf && (r = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += r;
-        if (cap - len < 2) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    if (!buf) die("%s: out of memory", path);
-    if (ferror(f)) die("%s: read error", path);
-    fclose(f);
-    buf[len] = 0;
-    if (len_out) *len_out = len;
-    return buf;
-}
 
 typedef struct {
     const char *model_path, *text_path, *kld_base_out, *kld_in, *qa_path, *imatrix_out;
@@ -115,7 +70,7 @@ static llmpi_context *make_context(llmpi_model *m, const options *o, int n_ctx, 
     cp.logits_all = logits_all;
     llmpi_context *ctx;
     llmpi_error err;
-    if (llmpi_context_create(m, &cp, &ctx, &err) != LLMPI_OK) die("%s", err.msg);
+    if (llmpi_context_create(m, &cp, &ctx, &err) != LLMPI_OK) cli_die("%s", err.msg);
     return ctx;
 }
 
@@ -128,8 +83,8 @@ static void eval_chunk(llmpi_context *ctx, const int32_t *chunk_tokens, int n_ct
     memcpy(scratch, chunk_tokens, (size_t)n_ctx * sizeof *scratch);
     if (add_bos) scratch[0] = bos;
     llmpi_kv_clear(ctx);
-    if (first > 0 && llmpi_eval(ctx, scratch, first, &err) != LLMPI_OK) die("%s", err.msg);
-    if (llmpi_eval(ctx, scratch + first, n_ctx - first, &err) != LLMPI_OK) die("%s", err.msg);
+    if (first > 0 && llmpi_eval(ctx, scratch, first, &err) != LLMPI_OK) cli_die("%s", err.msg);
+    if (llmpi_eval(ctx, scratch + first, n_ctx - first, &err) != LLMPI_OK) cli_die("%s", err.msg);
 }
 
 static void print_eta(double seconds_per_chunk, int n_chunk) {
@@ -138,28 +93,28 @@ static void print_eta(double seconds_per_chunk, int n_chunk) {
 }
 
 static void write_all(FILE *f, const void *p, size_t size, size_t n, const char *path) {
-    if (fwrite(p, size, n, f) != n) die("%s: write failed: %s", path, strerror(errno));
+    if (fwrite(p, size, n, f) != n) cli_die("%s: write failed: %s", path, strerror(errno));
 }
 
 /* ---- perplexity (and saving the base log-probabilities) ------------------------------------- */
 static int run_perplexity(llmpi_model *m, const options *o) {
     size_t text_len;
-    char *text = read_text_file(o->text_path, &text_len);
-    if (text_len > (size_t)INT_MAX - 16) die("%s: file too large", o->text_path);
+    char *text = cli_read_text_file(o->text_path, &text_len);
+    if (text_len > (size_t)INT_MAX - 16) cli_die("%s: file too large", o->text_path);
     const int cap = (int)text_len + 16;
     int32_t *tokens = malloc((size_t)cap * sizeof *tokens);
-    if (!tokens) die("out of memory");
+    if (!tokens) cli_die("out of memory");
     llmpi_error err;
     fprintf(stderr, "%s: tokenizing the input ..\n", prog);
     const int n_tokens = llmpi_tokenize(m, text, (int)text_len, true, false, tokens, cap, &err);
     free(text);
-    if (n_tokens < 0) die("%s", err.msg);
-    if (n_tokens > cap) die("tokenization overflow");
+    if (n_tokens < 0) cli_die("%s", err.msg);
+    if (n_tokens > cap) cli_die("tokenization overflow");
 
     const int n_ctx = o->n_ctx;
-    if (n_ctx < 4) die("-c %d is too small: a chunk needs at least 4 tokens", n_ctx);
+    if (n_ctx < 4) cli_die("-c %d is too small: a chunk needs at least 4 tokens", n_ctx);
     if (n_tokens < 2 * n_ctx)
-        die("you need at least %d tokens to evaluate perplexity with a context of %d; %s tokenizes to only %d",
+        cli_die("you need at least %d tokens to evaluate perplexity with a context of %d; %s tokenizes to only %d",
             2 * n_ctx, n_ctx, o->text_path, n_tokens);
     int n_chunk = n_tokens / n_ctx;
     if (o->max_chunks > 0 && o->max_chunks < n_chunk) n_chunk = o->max_chunks;
@@ -174,13 +129,13 @@ static int run_perplexity(llmpi_model *m, const options *o) {
     const int nv = bench_kld_row_u16(n_vocab);
     if (o->kld_base_out) {
         kf = fopen(o->kld_base_out, "wb");
-        if (!kf) die("%s: %s", o->kld_base_out, strerror(errno));
+        if (!kf) cli_die("%s: %s", o->kld_base_out, strerror(errno));
         const int32_t hdr[3] = { n_ctx, n_vocab, n_chunk };
         write_all(kf, "_logits_", 1, 8, o->kld_base_out);
         write_all(kf, hdr, sizeof hdr[0], 3, o->kld_base_out);
         write_all(kf, tokens, sizeof *tokens, (size_t)n_chunk * (size_t)n_ctx, o->kld_base_out);
         rows = malloc((size_t)n_scored * (size_t)nv * sizeof *rows);
-        if (!rows) die("out of memory");
+        if (!rows) cli_die("out of memory");
         fprintf(stderr, "%s: saving the base log-probabilities to %s\n", prog, o->kld_base_out);
     }
 
@@ -188,13 +143,13 @@ static int run_perplexity(llmpi_model *m, const options *o) {
             prog, n_tokens, n_chunk, n_ctx, n_scored);
     llmpi_context *ctx = make_context(m, o, n_ctx, true);
     int32_t *scratch = malloc((size_t)n_ctx * sizeof *scratch);
-    if (!scratch) die("out of memory");
+    if (!scratch) cli_die("out of memory");
     /* --imatrix-out: the same chunks llama-imatrix evaluates (all n_ctx tokens, BOS first), so the
      * statistics match its file for the same -f, -c and --chunks. */
     imatrix_collector *imat = NULL;
     if (o->imatrix_out) {
         imat = imatrix_collector_create(n_ctx, o->process_output);
-        if (!imat || !imatrix_collector_add_dataset(imat, o->text_path)) die("out of memory");
+        if (!imat || !imatrix_collector_add_dataset(imat, o->text_path)) cli_die("out of memory");
         llmpi_set_matmul_observer(ctx, imatrix_collector_observe, imat);
         fprintf(stderr, "%s: collecting the importance matrix into %s\n", prog, o->imatrix_out);
     }
@@ -206,14 +161,14 @@ static int run_perplexity(llmpi_model *m, const options *o) {
         eval_chunk(ctx, chunk, n_ctx, first, add_bos, bos, scratch);
         if (imat) {
             char ierr[IMATRIX_ERR_MAX];
-            if (imatrix_collector_error(imat)) die("%s", imatrix_collector_error(imat));
+            if (imatrix_collector_error(imat)) cli_die("%s", imatrix_collector_error(imat));
             /* llama-imatrix's default --output-frequency 10: long runs leave usable checkpoints. */
             if ((i + 1) % 10 == 0 && i + 1 < n_chunk && !imatrix_collector_save(imat, o->imatrix_out, ierr, sizeof ierr))
-                die("%s", ierr);
+                cli_die("%s", ierr);
         }
         for (int j = 0; j < n_scored; j++) {
             const float *logits = llmpi_get_logits(ctx, j);
-            if (!logits) die("internal error: logits of position %d unavailable", first + j);
+            if (!logits) cli_die("internal error: logits of position %d unavailable", first + j);
             const int32_t next = chunk[first + j + 1];
             const double v = kf ? bench_kld_encode_row(logits, n_vocab, next, rows + (size_t)j * (size_t)nv)
                                 : bench_nll(logits, n_vocab, next);
@@ -227,19 +182,19 @@ static int run_perplexity(llmpi_model *m, const options *o) {
         fflush(stdout);
     }
     printf("\n");
-    if (kf && fclose(kf) != 0) die("%s: write failed", o->kld_base_out);
+    if (kf && fclose(kf) != 0) cli_die("%s: write failed", o->kld_base_out);
 
     const double mean = nll / (double)count;
     const double ppl = exp(mean);
     double var = nll2 / (double)count - mean * mean;
     if (imat) {
         char ierr[IMATRIX_ERR_MAX];
-        if (!imatrix_collector_save(imat, o->imatrix_out, ierr, sizeof ierr)) die("%s", ierr);
+        if (!imatrix_collector_save(imat, o->imatrix_out, ierr, sizeof ierr)) cli_die("%s", ierr);
         fprintf(stderr, "%s: saved the importance matrix (%zu weights, %d chunks of %d tokens) to %s\n", prog,
                 imatrix_collector_n_entries(imat), (int)imatrix_collector_chunk_count(imat), n_ctx, o->imatrix_out);
         imatrix_collector_free(imat);
     }
-    if (!isfinite(ppl)) die("perplexity is not finite (mean NLL %g)", mean);
+    if (!isfinite(ppl)) cli_die("perplexity is not finite (mean NLL %g)", mean);
     if (var > 0 && count > 1) printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl, sqrt(var / (double)(count - 1)) * ppl);
     else printf("Final estimate: PPL = %.4f +/- %.5f\n", ppl, 0.0);
     llmpi_context_free(ctx);
@@ -256,39 +211,39 @@ static int cmp_float(const void *a, const void *b) {
 }
 
 static void read_exact(FILE *f, void *p, size_t size, size_t n, const char *path, const char *what) {
-    if (fread(p, size, n, f) != n) die("%s: truncated file: cannot read %s", path, what);
+    if (fread(p, size, n, f) != n) cli_die("%s: truncated file: cannot read %s", path, what);
 }
 
 static int run_kld(llmpi_model *m, const options *o) {
     const char *path = o->kld_in;
     FILE *f = fopen(path, "rb");
-    if (!f) die("%s: %s", path, strerror(errno));
+    if (!f) cli_die("%s: %s", path, strerror(errno));
     char magic[8];
     int32_t hdr[3];
     if (fread(magic, 1, 8, f) != 8 || memcmp(magic, "_logits_", 8) != 0)
-        die("%s does not look like a file of base log-probabilities (no \"_logits_\" header)", path);
+        cli_die("%s does not look like a file of base log-probabilities (no \"_logits_\" header)", path);
     read_exact(f, hdr, sizeof hdr[0], 3, path, "the header");
     const int n_ctx = hdr[0], n_vocab = hdr[1], n_chunk = hdr[2];
     if (n_ctx < 4 || n_ctx > (1 << 24) || n_chunk < 1 || n_chunk > (1 << 24))
-        die("%s: bad header (n_ctx %d, n_chunk %d)", path, n_ctx, n_chunk);
+        cli_die("%s: bad header (n_ctx %d, n_chunk %d)", path, n_ctx, n_chunk);
     if (n_vocab != llmpi_model_n_vocab(m))
-        die("%s: inconsistent vocabulary: the base model had %d tokens, %s has %d", path, n_vocab, o->model_path,
+        cli_die("%s: inconsistent vocabulary: the base model had %d tokens, %s has %d", path, n_vocab, o->model_path,
             llmpi_model_n_vocab(m));
     if (o->ctx_set && o->n_ctx != n_ctx)
         fprintf(stderr, "%s: note: using the base file's context of %d (not -c %d)\n", prog, n_ctx, o->n_ctx);
     const size_t n_tok = (size_t)n_chunk * (size_t)n_ctx;
     int32_t *tokens = malloc(n_tok * sizeof *tokens);
-    if (!tokens) die("out of memory");
+    if (!tokens) cli_die("out of memory");
     read_exact(f, tokens, sizeof *tokens, n_tok, path, "the tokens");
     for (size_t i = 0; i < n_tok; i++)
-        if (tokens[i] < 0 || tokens[i] >= n_vocab) die("%s: token %d at %zu is outside the vocabulary", path, tokens[i], i);
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) cli_die("%s: token %d at %zu is outside the vocabulary", path, tokens[i], i);
 
     const int first = n_ctx / 2, n_scored = n_ctx - 1 - first, nv = bench_kld_row_u16(n_vocab);
     uint16_t *rows = malloc((size_t)n_scored * (size_t)nv * sizeof *rows);
     float *kld_values = malloc((size_t)n_chunk * (size_t)n_scored * sizeof *kld_values);
     float *p_diff_values = malloc((size_t)n_chunk * (size_t)n_scored * sizeof *p_diff_values);
     int32_t *scratch = malloc((size_t)n_ctx * sizeof *scratch);
-    if (!rows || !kld_values || !p_diff_values || !scratch) die("out of memory");
+    if (!rows || !kld_values || !p_diff_values || !scratch) cli_die("out of memory");
     const bool add_bos = model_adds_bos(m);
     const int32_t bos = llmpi_token_bos(m);
     llmpi_context *ctx = make_context(m, o, n_ctx, true);
@@ -305,7 +260,7 @@ static int run_kld(llmpi_model *m, const options *o) {
         eval_chunk(ctx, chunk, n_ctx, first, add_bos, bos, scratch);
         for (int j = 0; j < n_scored; j++, k++) {
             const float *logits = llmpi_get_logits(ctx, j);
-            if (!logits) die("internal error: logits of position %d unavailable", first + j);
+            if (!logits) cli_die("internal error: logits of position %d unavailable", first + j);
             double p_diff;
             kld_values[k] = (float)bench_kld_score_row(logits, n_vocab, rows + (size_t)j * (size_t)nv,
                                                        chunk[first + j + 1], &acc, &p_diff);
@@ -419,7 +374,7 @@ static void print_flat(const char *s, size_t max) {
 }
 
 static int run_qa(llmpi_model *m, const options *o) {
-    char *data = read_text_file(o->qa_path, NULL);
+    char *data = cli_read_text_file(o->qa_path, NULL);
     int n_ctx = o->ctx_set ? o->n_ctx : BENCH_PAPER_QA_N_CTX;
     const int train = llmpi_model_n_ctx_train(m);
     if (!o->ctx_set && train > 0 && train < n_ctx) n_ctx = train;
@@ -438,27 +393,27 @@ static int run_qa(llmpi_model *m, const options *o) {
         if (!*p) continue;
         bench_qa_item it;
         char perr[256];
-        if (bench_qa_parse_line(p, &it, perr, sizeof perr) != 0) die("%s:%d: %s", o->qa_path, line_no, perr);
+        if (bench_qa_parse_line(p, &it, perr, sizeof perr) != 0) cli_die("%s:%d: %s", o->qa_path, line_no, perr);
         char *prompt = bench_qa_prompt(it.context, it.question);
-        if (!prompt) die("out of memory");
+        if (!prompt) cli_die("out of memory");
         const int cap = (int)strlen(prompt) + 16;
         int32_t *toks = malloc((size_t)cap * sizeof *toks);
-        if (!toks) die("out of memory");
+        if (!toks) cli_die("out of memory");
         llmpi_error err;
         const int n = llmpi_tokenize(m, prompt, -1, true, false, toks, cap, &err);
-        if (n < 0 || n > cap) die("%s:%d: %s", o->qa_path, line_no, n < 0 ? err.msg : "tokenization overflow");
+        if (n < 0 || n > cap) cli_die("%s:%d: %s", o->qa_path, line_no, n < 0 ? err.msg : "tokenization overflow");
         if (n + o->n_predict > n_ctx) {
             fprintf(stderr, "%s: %s:%d: skipped: prompt of %d tokens + %d does not fit the context of %d\n", prog,
                     o->qa_path, line_no, n, o->n_predict, n_ctx);
             n_skipped++;
         } else {
             llmpi_sampler *smp = llmpi_sampler_create(&sp);
-            if (!smp) die("out of memory");
+            if (!smp) cli_die("out of memory");
             text_buf out = { 0 };
             llmpi_kv_clear(ctx);
             fprintf(stderr, "%s: item %d (%d prompt tokens)\n", prog, n_items + n_skipped + 1, n);
             if (llmpi_generate(ctx, smp, toks, n, o->n_predict, false, collect_text, &out, NULL, &err) != LLMPI_OK)
-                die("%s", err.msg);
+                cli_die("%s", err.msg);
             llmpi_sampler_free(smp);
             const char *response = out.buf ? out.buf : "";
             char span[2048];
@@ -491,8 +446,8 @@ static int run_qa(llmpi_model *m, const options *o) {
     }
     free(data);
     llmpi_context_free(ctx);
-    if (n_items + n_skipped == 0) die("%s: no QA items", o->qa_path);
-    if (n_items == 0) die("%s: every item was skipped (prompt too long for the context of %d)", o->qa_path, n_ctx);
+    if (n_items + n_skipped == 0) cli_die("%s: no QA items", o->qa_path);
+    if (n_items == 0) cli_die("%s: every item was skipped (prompt too long for the context of %d)", o->qa_path, n_ctx);
     printf("QA: %d items (%d skipped), %d tokens each, greedy: exact match = %.2f %%, token F1 = %.2f %%, "
            "contains answer = %.2f %%\n",
            n_items, n_skipped, o->n_predict, 100.0 * n_em / n_items, 100.0 * f1_sum / n_items,
@@ -501,20 +456,22 @@ static int run_qa(llmpi_model *m, const options *o) {
 }
 
 int main(int argc, char **argv) {
+    cli_prog = prog;
+    cli_usage = usage_text;
     options o = { .n_ctx = 512, .n_predict = BENCH_PAPER_QA_N_GEN, .use_mmap = true };
     bool kl_divergence_flag = false;
     const char *kl_base_llama = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-#define NEXT() (i + 1 < argc ? argv[++i] : (usage_exit("option %s needs a value", a), ""))
+#define NEXT() (i + 1 < argc ? argv[++i] : (cli_usage_exit("option %s needs a value", a), ""))
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { fputs(usage_text, stdout); return 0; }
         else if (!strcmp(a, "-m") || !strcmp(a, "--model")) o.model_path = NEXT();
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o.text_path = NEXT();
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { o.n_ctx = (int)parse_long(a, NEXT(), 4, 1 << 24); o.ctx_set = true; }
-        else if (!strcmp(a, "--chunks")) o.max_chunks = (int)parse_long(a, NEXT(), 1, INT_MAX);
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) o.n_batch = (int)parse_long(a, NEXT(), 1, 1 << 16);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o.n_threads = (int)parse_long(a, NEXT(), 1, 512);
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) o.n_predict = (int)parse_long(a, NEXT(), 1, 1 << 20);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { o.n_ctx = (int)cli_parse_long(a, NEXT(), 4, 1 << 24); o.ctx_set = true; }
+        else if (!strcmp(a, "--chunks")) o.max_chunks = (int)cli_parse_long(a, NEXT(), 1, INT_MAX);
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) o.n_batch = (int)cli_parse_long(a, NEXT(), 1, 1 << 16);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o.n_threads = (int)cli_parse_long(a, NEXT(), 1, 512);
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) o.n_predict = (int)cli_parse_long(a, NEXT(), 1, 1 << 20);
         else if (!strcmp(a, "--kld-base")) o.kld_base_out = NEXT();
         else if (!strcmp(a, "--kld")) o.kld_in = NEXT();
         else if (!strcmp(a, "--kl-divergence-base")) kl_base_llama = NEXT();
@@ -525,9 +482,9 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--mmap")) o.use_mmap = true;
         else if (!strcmp(a, "--no-mmap")) o.use_mmap = false;
         else if (!strcmp(a, "--kv-f32")) o.kv_f32 = true;
-        else if (a[0] == '-' && a[1]) usage_exit("unknown option '%s'", a);
+        else if (a[0] == '-' && a[1]) cli_usage_exit("unknown option '%s'", a);
         else if (!o.model_path) o.model_path = a;
-        else usage_exit("unexpected argument '%s'", a);
+        else cli_usage_exit("unexpected argument '%s'", a);
 #undef NEXT
     }
     /* llama-perplexity's spelling: --kl-divergence-base FILE writes it, adding --kl-divergence reads it. */
@@ -535,26 +492,26 @@ int main(int argc, char **argv) {
         if (kl_divergence_flag) o.kld_in = kl_base_llama;
         else o.kld_base_out = kl_base_llama;
     } else if (kl_divergence_flag) {
-        usage_exit("%s", "--kl-divergence needs --kl-divergence-base FILE");
+        cli_usage_exit("%s", "--kl-divergence needs --kl-divergence-base FILE");
     }
-    if (!o.model_path) usage_exit("%s", "no model given (use -m MODEL.gguf)");
+    if (!o.model_path) cli_usage_exit("%s", "no model given (use -m MODEL.gguf)");
     const int modes = (o.kld_in != NULL) + (o.qa_path != NULL);
-    if (modes > 1) usage_exit("%s", "--kld and --qa cannot be combined");
-    if (o.kld_in && o.kld_base_out) usage_exit("%s", "--kld (compare) and --kld-base (save) cannot be combined");
-    if (o.qa_path && o.kld_base_out) usage_exit("%s", "--qa and --kld-base cannot be combined");
-    if (o.imatrix_out && modes) usage_exit("%s", "--imatrix-out works with perplexity over -f only (not with --kld or --qa)");
-    if (o.process_output && !o.imatrix_out) usage_exit("%s", "--process-output needs --imatrix-out FILE");
+    if (modes > 1) cli_usage_exit("%s", "--kld and --qa cannot be combined");
+    if (o.kld_in && o.kld_base_out) cli_usage_exit("%s", "--kld (compare) and --kld-base (save) cannot be combined");
+    if (o.qa_path && o.kld_base_out) cli_usage_exit("%s", "--qa and --kld-base cannot be combined");
+    if (o.imatrix_out && modes) cli_usage_exit("%s", "--imatrix-out works with perplexity over -f only (not with --kld or --qa)");
+    if (o.process_output && !o.imatrix_out) cli_usage_exit("%s", "--process-output needs --imatrix-out FILE");
     if (o.imatrix_out) {
         /* Fail now, not after hours of evaluation, if the file cannot be written (saving writes
          * FILE.tmp and renames it over FILE). */
         char probe[4096];
         snprintf(probe, sizeof probe, "%s.tmp", o.imatrix_out);
         FILE *pf = fopen(probe, "wb");
-        if (!pf) die("%s: cannot write the importance matrix: %s", o.imatrix_out, strerror(errno));
+        if (!pf) cli_die("%s: cannot write the importance matrix: %s", o.imatrix_out, strerror(errno));
         fclose(pf);
         remove(probe);
     }
-    if (!modes && !o.text_path) usage_exit("%s", "no text given (use -f FILE)");
+    if (!modes && !o.text_path) cli_usage_exit("%s", "no text given (use -f FILE)");
     if (modes && o.text_path)
         fprintf(stderr, "%s: note: -f %s is not used with %s\n", prog, o.text_path, o.kld_in ? "--kld" : "--qa");
 
@@ -562,8 +519,8 @@ int main(int argc, char **argv) {
     mp.use_mmap = o.use_mmap;
     llmpi_model *m;
     llmpi_error err;
-    if (llmpi_model_load(o.model_path, &mp, &m, &err) != LLMPI_OK) die("%s: %s", o.model_path, err.msg);
-    if (!llmpi_model_has_tokenizer(m) && !o.kld_in) die("%s: the model has no tokenizer", o.model_path);
+    if (llmpi_model_load(o.model_path, &mp, &m, &err) != LLMPI_OK) cli_die("%s: %s", o.model_path, err.msg);
+    if (!llmpi_model_has_tokenizer(m) && !o.kld_in) cli_die("%s: the model has no tokenizer", o.model_path);
     int rc = o.kld_in ? run_kld(m, &o) : o.qa_path ? run_qa(m, &o) : run_perplexity(m, &o);
     llmpi_model_free(m);
     return rc;

@@ -1,6 +1,7 @@
 /* llmpi-run: generate text from a GGUF model, inspect a file (--info), tokenize, dump logits.
  * stdout carries exactly the prompt followed by the generated text (streamed); everything else
  * (stats, errors) goes to stderr. Exit codes: 0 ok, 1 error, 2 usage. */
+#include "cli.h"
 #include "llmpi.h"
 #include "power.h"
 
@@ -34,62 +35,15 @@ static const char *usage_text =
     "      --no-mmap           read weights into memory instead of mapping the file\n"
     "      --kv-f32            F32 KV cache (default F16)\n"
     "      --stats-json FILE   write the run's figures (t/s, energy) as one JSON object\n"
+    "  -h, --help\n"
     "  power measurement (docs/energy.md):\n";
 
 static const char *prog = "llmpi-run";
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: error: ", prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
 
-static void usage_exit(const char *fmt, const char *arg) {
-    fprintf(stderr, "%s: ", prog);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s%s  -h, --help\n", usage_text, power_cli_usage());
-    exit(2);
-}
 
-static long parse_long(const char *opt, const char *s, long lo, long hi) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno) die("invalid value '%s' for %s: expected an integer", s, opt);
-    if (v < lo || v > hi) die("value %ld for %s is out of range [%ld, %ld]", v, opt, lo, hi);
-    return v;
-}
 
-static float parse_float(const char *opt, const char *s, float lo, float hi) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (!*s || *end || errno || !isfinite(v)) die("invalid value '%s' for %s: expected a number", s, opt);
-    if (v < lo || v > hi) die("value %s for %s is out of range [%g, %g]", s, opt, lo, hi);
-    return v;
-}
 
-static char *read_text_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die("%s: %s", path, strerror(errno));
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while (buf && (r = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += r;
-        if (cap - len < 2) { char *nb = realloc(buf, cap * 2); if (!nb) { free(buf); buf = NULL; break; } buf = nb; cap *= 2; }
-    }
-    if (!buf) die("%s: out of memory", path);
-    if (ferror(f)) die("%s: read error", path);
-    fclose(f);
-    buf[len] = 0;
-    return buf;
-}
 
 static int32_t *parse_token_list(const char *s, int *n_out) {
     int cap = 16, n = 0;
@@ -99,14 +53,14 @@ static int32_t *parse_token_list(const char *s, int *n_out) {
         char *end;
         errno = 0;
         long t = strtol(p, &end, 10);
-        if (end == p || errno || t < 0 || t > INT32_MAX) die("invalid token list '%s': expected ids like 1,2,3", s);
+        if (end == p || errno || t < 0 || t > INT32_MAX) cli_die("invalid token list '%s': expected ids like 1,2,3", s);
         if (n == cap) { cap *= 2; int32_t *nv = realloc(v, (size_t)cap * sizeof *v); if (!nv) break; v = nv; }
         v[n++] = (int32_t)t;
         p = end;
         if (*p == ',') p++;
-        else if (*p) die("invalid token list '%s': expected ids like 1,2,3", s);
+        else if (*p) cli_die("invalid token list '%s': expected ids like 1,2,3", s);
     }
-    if (!v || n == 0) die("empty token list");
+    if (!v || n == 0) cli_die("empty token list");
     *n_out = n;
     return v;
 }
@@ -128,18 +82,21 @@ static bool print_token(int32_t token, const char *text, int len, void *user) {
 /* LPLOGIT1: magic, u32 n_tokens, u32 n_vocab, i32 tokens[n], f32 logits[n][n_vocab] (little-endian host). */
 static void write_logits(const char *path, const llmpi_context *ctx, const int32_t *toks, int n, int n_vocab) {
     FILE *f = fopen(path, "wb");
-    if (!f) die("%s: %s", path, strerror(errno));
+    if (!f) cli_die("%s: %s", path, strerror(errno));
     uint32_t hdr[2] = { (uint32_t)n, (uint32_t)n_vocab };
     bool ok = fwrite("LPLOGIT1", 1, 8, f) == 8 && fwrite(hdr, 4, 2, f) == 2 && fwrite(toks, 4, (size_t)n, f) == (size_t)n;
     for (int i = 0; ok && i < n; i++) {
         const float *l = llmpi_get_logits(ctx, i);
         ok = l && fwrite(l, 4, (size_t)n_vocab, f) == (size_t)n_vocab;
     }
-    if (fclose(f) != 0 || !ok) die("%s: write failed", path);
+    if (fclose(f) != 0 || !ok) cli_die("%s: write failed", path);
 }
 
 int main(int argc, char **argv) {
-    /* static: these stay reachable when die() exits early, so leak checkers report no leak. */
+    cli_prog = prog;
+    cli_usage = usage_text;
+    cli_usage_extra = power_cli_usage();
+    /* static: these stay reachable when cli_die() exits early, so leak checkers report no leak. */
     static int32_t *toks;
     static char *file_text;
     static llmpi_model *model;
@@ -158,25 +115,25 @@ int main(int argc, char **argv) {
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-#define NEXT() (i + 1 < argc ? argv[++i] : (usage_exit("option %s needs a value", a), ""))
+#define NEXT() (i + 1 < argc ? argv[++i] : (cli_usage_exit("option %s needs a value", a), ""))
         char perr[256];
         int used = power_cli_parse(&pc, argc, argv, i, perr, sizeof perr);
-        if (used < 0) die("%s", perr);
+        if (used < 0) cli_die("%s", perr);
         if (used > 0) { i += used - 1; power_requested = true; continue; }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { printf("%s%s  -h, --help\n", usage_text, power_cli_usage()); return 0; }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { printf("%s%s", usage_text, power_cli_usage()); return 0; }
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = NEXT();
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) prompt_file = NEXT();
-        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) n_predict = (int)parse_long(a, NEXT(), 0, INT_MAX);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) cp.n_threads = (int)parse_long(a, NEXT(), 1, 512);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) cp.n_ctx = (int)parse_long(a, NEXT(), 1, 1 << 24);
-        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) cp.n_batch = (int)parse_long(a, NEXT(), 1, 1 << 16);
-        else if (!strcmp(a, "--temp")) sp.temp = parse_float(a, NEXT(), 0.0f, 100.0f);
-        else if (!strcmp(a, "--top-k")) sp.top_k = (int)parse_long(a, NEXT(), 0, INT_MAX);
-        else if (!strcmp(a, "--top-p")) sp.top_p = parse_float(a, NEXT(), 0.0f, 1.0f);
-        else if (!strcmp(a, "--min-p")) sp.min_p = parse_float(a, NEXT(), 0.0f, 1.0f);
-        else if (!strcmp(a, "--repeat-penalty")) sp.repeat_penalty = parse_float(a, NEXT(), 0.0f, 100.0f);
-        else if (!strcmp(a, "--repeat-last-n")) sp.repeat_last_n = (int)parse_long(a, NEXT(), 0, 1 << 20);
-        else if (!strcmp(a, "--seed")) sp.seed = (uint64_t)parse_long(a, NEXT(), 0, LONG_MAX);
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) n_predict = (int)cli_parse_long(a, NEXT(), 0, INT_MAX);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) cp.n_threads = (int)cli_parse_long(a, NEXT(), 1, 512);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) cp.n_ctx = (int)cli_parse_long(a, NEXT(), 1, 1 << 24);
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) cp.n_batch = (int)cli_parse_long(a, NEXT(), 1, 1 << 16);
+        else if (!strcmp(a, "--temp")) sp.temp = (float)cli_parse_double(a, NEXT(), 0.0f, 100.0f);
+        else if (!strcmp(a, "--top-k")) sp.top_k = (int)cli_parse_long(a, NEXT(), 0, INT_MAX);
+        else if (!strcmp(a, "--top-p")) sp.top_p = (float)cli_parse_double(a, NEXT(), 0.0f, 1.0f);
+        else if (!strcmp(a, "--min-p")) sp.min_p = (float)cli_parse_double(a, NEXT(), 0.0f, 1.0f);
+        else if (!strcmp(a, "--repeat-penalty")) sp.repeat_penalty = (float)cli_parse_double(a, NEXT(), 0.0f, 100.0f);
+        else if (!strcmp(a, "--repeat-last-n")) sp.repeat_last_n = (int)cli_parse_long(a, NEXT(), 0, 1 << 20);
+        else if (!strcmp(a, "--seed")) sp.seed = (uint64_t)cli_parse_long(a, NEXT(), 0, LONG_MAX);
         else if (!strcmp(a, "--ignore-eos")) ignore_eos = true;
         else if (!strcmp(a, "--tokens")) tokens_arg = NEXT();
         else if (!strcmp(a, "--tokenize")) tokenize_text = NEXT();
@@ -186,29 +143,29 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--mmap")) mp.use_mmap = true;
         else if (!strcmp(a, "--kv-f32")) cp.kv_f32 = true;
         else if (!strcmp(a, "--stats-json")) stats_json = NEXT();
-        else if (a[0] == '-' && a[1]) usage_exit("unknown option '%s'", a);
+        else if (a[0] == '-' && a[1]) cli_usage_exit("unknown option '%s'", a);
         else if (!model_path) model_path = a;
-        else usage_exit("unexpected argument '%s'", a);
+        else cli_usage_exit("unexpected argument '%s'", a);
 #undef NEXT
     }
-    if (!model_path) usage_exit("%s", "no model given");
+    if (!model_path) cli_usage_exit("%s", "no model given");
 
     llmpi_error err;
     if (info) {
-        if (llmpi_print_file_info(model_path, mp.use_mmap, stdout, &err) != LLMPI_OK) die("%s: %s", model_path, err.msg);
+        if (llmpi_print_file_info(model_path, mp.use_mmap, stdout, &err) != LLMPI_OK) cli_die("%s: %s", model_path, err.msg);
         return 0;
     }
 
     double t_load0 = llmpi_time_seconds();
     mp.vocab_only = tokenize_text != NULL;
-    if (llmpi_model_load(model_path, &mp, &model, &err) != LLMPI_OK) die("%s: %s", model_path, err.msg);
+    if (llmpi_model_load(model_path, &mp, &model, &err) != LLMPI_OK) cli_die("%s: %s", model_path, err.msg);
     double load_seconds = llmpi_time_seconds() - t_load0;
 
     if (tokenize_text) {
         int cap = (int)strlen(tokenize_text) + 16;
         toks = malloc((size_t)cap * sizeof *toks);
         int n = toks ? llmpi_tokenize(model, tokenize_text, -1, true, false, toks, cap, &err) : -1;
-        if (n < 0 || n > cap) die("%s", n < 0 ? err.msg : "tokenization overflow");
+        if (n < 0 || n > cap) cli_die("%s", n < 0 ? err.msg : "tokenization overflow");
         for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", toks[i]);
         printf("\n");
         free(toks);
@@ -219,28 +176,28 @@ int main(int argc, char **argv) {
     /* Prompt -> token ids. */
     int n_toks = 0;
     if (tokens_arg) {
-        if (prompt || prompt_file) die("--tokens cannot be combined with -p/-f");
+        if (prompt || prompt_file) cli_die("--tokens cannot be combined with -p/-f");
         toks = parse_token_list(tokens_arg, &n_toks);
     } else {
         if (prompt_file) {
-            if (prompt) die("-p and -f cannot be combined");
-            prompt = file_text = read_text_file(prompt_file);
+            if (prompt) cli_die("-p and -f cannot be combined");
+            prompt = file_text = cli_read_text_file(prompt_file, NULL);
         }
-        if (!prompt) die("no prompt: use -p TEXT, -f FILE or --tokens IDS");
-        if (!*prompt) die("empty prompt");
+        if (!prompt) cli_die("no prompt: use -p TEXT, -f FILE or --tokens IDS");
+        if (!*prompt) cli_die("empty prompt");
         int cap = (int)strlen(prompt) + 16;
         toks = malloc((size_t)cap * sizeof *toks);
-        if (!toks) die("out of memory");
+        if (!toks) cli_die("out of memory");
         n_toks = llmpi_tokenize(model, prompt, -1, true, false, toks, cap, &err);
-        if (n_toks < 0) die("%s", err.msg);
-        if (n_toks > cap) die("prompt tokenization overflow");
-        if (n_toks == 0) die("empty prompt");
+        if (n_toks < 0) cli_die("%s", err.msg);
+        if (n_toks > cap) cli_die("prompt tokenization overflow");
+        if (n_toks == 0) cli_die("empty prompt");
     }
 
     cp.logits_all = dump_logits != NULL;
-    if (llmpi_context_create(model, &cp, &ctx, &err) != LLMPI_OK) die("%s", err.msg);
+    if (llmpi_context_create(model, &cp, &ctx, &err) != LLMPI_OK) cli_die("%s", err.msg);
     if (n_toks + (dump_logits ? 0 : n_predict) > llmpi_n_ctx(ctx))
-        die("prompt of %d tokens + %d to generate does not fit in the context of %d tokens (use -c)", n_toks,
+        cli_die("prompt of %d tokens + %d to generate does not fit in the context of %d tokens (use -c)", n_toks,
             n_predict, llmpi_n_ctx(ctx));
 
     /* Echo the prompt: its own text, or the detokenized ids. */
@@ -261,19 +218,19 @@ int main(int argc, char **argv) {
     /* Power: sampled on its own thread around the run; never estimated (docs/energy.md). */
     if (power_requested || stats_json) {
         char perr[512];
-        if (power_sampler_create(&pc, &ps, perr, sizeof perr) != 0) die("power: %s", perr);
+        if (power_sampler_create(&pc, &ps, perr, sizeof perr) != 0) cli_die("power: %s", perr);
         if (pc.idle_seconds > 0) {
             fprintf(stderr, "%s: measuring idle power for %.0f s\n", prog, pc.idle_seconds);
-            if (power_measure_idle(ps, pc.idle_seconds) != 0) die("power: %s", power_sampler_error(ps));
+            if (power_measure_idle(ps, pc.idle_seconds) != 0) cli_die("power: %s", power_sampler_error(ps));
         }
-        if (power_sampler_start(ps) != 0) die("power: cannot start the sampler: %s", power_sampler_error(ps));
+        if (power_sampler_start(ps) != 0) cli_die("power: cannot start the sampler: %s", power_sampler_error(ps));
         power_sampler_mark(ps, POWER_PHASE_PROMPT);
     }
 
     llmpi_gen_stats st = { 0 };
     if (dump_logits) {
         double t0 = llmpi_time_seconds();
-        if (llmpi_eval(ctx, toks, n_toks, &err) != LLMPI_OK) die("%s", err.msg);
+        if (llmpi_eval(ctx, toks, n_toks, &err) != LLMPI_OK) cli_die("%s", err.msg);
         st.prompt_seconds = llmpi_time_seconds() - t0;
         st.n_prompt = n_toks;
         write_logits(dump_logits, ctx, toks, n_toks, llmpi_model_n_vocab(model));
@@ -285,9 +242,9 @@ int main(int argc, char **argv) {
     if (!dump_logits || n_predict > 0) {
         static llmpi_sampler *smp;
         smp = llmpi_sampler_create(&sp);
-        if (!smp) die("out of memory");
+        if (!smp) cli_die("out of memory");
         if (llmpi_generate(ctx, smp, toks, n_toks, n_predict, ignore_eos, print_token, ps, &st, &err) != LLMPI_OK)
-            die("%s", err.msg);
+            cli_die("%s", err.msg);
         llmpi_sampler_free(smp);
     }
     printf("\n");
@@ -313,8 +270,8 @@ int main(int argc, char **argv) {
         if (ps) power_print_metrics(stderr, "llmpi-run: ", &pm);
         if (stats_json) {
             FILE *jf = fopen(stats_json, "w");
-            if (!jf) die("%s: %s", stats_json, strerror(errno));
-            if (power_write_json(jf, &pm) != 0 || fclose(jf) != 0) die("%s: write failed", stats_json);
+            if (!jf) cli_die("%s: %s", stats_json, strerror(errno));
+            if (power_write_json(jf, &pm) != 0 || fclose(jf) != 0) cli_die("%s: write failed", stats_json);
         }
     }
     power_sampler_free(ps);
