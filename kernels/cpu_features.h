@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "quant.h"
+#include "kernels.h"
 
 typedef struct {
     /* x86-64 */
@@ -41,15 +42,32 @@ typedef struct {
     quant_vec_dot_fn fn;
 } kern_dot_entry;
 
+/* 4-column kernels (kern_vec_dot4_fn, kernels.h), same table convention; a family lists only the
+ * types it has a 4-column kernel for, and only types whose single kernel it also serves. */
+typedef struct {
+    llmpi_type       type;
+    kern_vec_dot4_fn fn;
+} kern_dot4_entry;
+
 /* Arrays terminated by an entry with fn == NULL. Only declared for builds that compile them. */
 #if defined(__x86_64__)
 extern const kern_dot_entry kern_dots_avx2[];
 extern const kern_dot_entry kern_dots_avx512[];
+extern const kern_dot4_entry kern_dots4_avx2[];
+extern const kern_dot4_entry kern_dots4_avx512[];
+/* AVX2 activation quantizers (kernels/act_quant_avx2.c), byte-identical to quant/act_quant.c. */
+void kern_quantize_row_q8_0_avx2(const float *restrict x, void *restrict y, int64_t n);
+void kern_quantize_row_q8_K_avx2(const float *restrict x, void *restrict y, int64_t n);
 #endif
 #if defined(__aarch64__)
 extern const kern_dot_entry kern_dots_neon[];
+extern const kern_dot4_entry kern_dots4_neon[];
+/* NEON activation quantizers (kernels/act_quant_neon.c), byte-identical to quant/act_quant.c. */
+void kern_quantize_row_q8_0_neon(const float *restrict x, void *restrict y, int64_t n);
+void kern_quantize_row_q8_K_neon(const float *restrict x, void *restrict y, int64_t n);
 #if defined(__ARM_FEATURE_DOTPROD)
 extern const kern_dot_entry kern_dots_neon_dotprod[];
+extern const kern_dot4_entry kern_dots4_neon_dotprod[];
 #endif
 #endif
 

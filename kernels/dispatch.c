@@ -14,6 +14,10 @@
  *   neon:         same list as avx2 (vmull_s8 / vpadalq_s16 integer path)
  *   neon-dotprod: the integer types (SDOT); F32/F16/BF16 use the neon kernels
  *
+ * 4-column kernels (kern_vec_dot_4, the kern_dots4_* tables) are looked up only in the family that
+ * serves the type's single kernel, never down the chain, so both give bit-identical results.
+ * kern_act_quant hands out the SIMD activation quantizers (Q8_0, Q8_K; avx2/avx512 and neon families).
+ *
  * The family can be forced with kern_set_impl() or, at first use, $LLMPI_KERNELS
  * (scalar | avx2 | avx512 | neon | neon-dotprod | auto). */
 #include "kernels.h"
@@ -37,6 +41,8 @@ static const kern_family family_fallback[FAM_COUNT] = {
 };
 
 static quant_vec_dot_fn family_kernels[FAM_COUNT][LLMPI_TYPE_COUNT];
+/* 4-column kernels; only consulted for the family that serves the type's single kernel. */
+static kern_vec_dot4_fn family_kernels4[FAM_COUNT][LLMPI_TYPE_COUNT];
 static bool family_usable[FAM_COUNT];
 static kern_family best_family;
 static _Atomic int active_family;
@@ -45,6 +51,11 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static void load_table(kern_family fam, const kern_dot_entry *table) {
     for (const kern_dot_entry *e = table; e->fn; e++)
         if ((unsigned)e->type < LLMPI_TYPE_COUNT) family_kernels[fam][e->type] = e->fn;
+}
+
+static void load_table4(kern_family fam, const kern_dot4_entry *table) {
+    for (const kern_dot4_entry *e = table; e->fn; e++)
+        if ((unsigned)e->type < LLMPI_TYPE_COUNT) family_kernels4[fam][e->type] = e->fn;
 }
 
 static int family_from_name(const char *name) {
@@ -60,21 +71,25 @@ static void init_dispatch(void) {
 #if defined(__x86_64__)
     if (cpu->avx2 && cpu->fma && cpu->f16c) {
         load_table(FAM_AVX2, kern_dots_avx2);
+        load_table4(FAM_AVX2, kern_dots4_avx2);
         family_usable[FAM_AVX2] = true;
         best_family = FAM_AVX2;
         if (cpu->avx512f && cpu->avx512bw && cpu->avx512vl && cpu->avx512vnni) {
             load_table(FAM_AVX512, kern_dots_avx512);
+            load_table4(FAM_AVX512, kern_dots4_avx512);
             family_usable[FAM_AVX512] = true;
             best_family = FAM_AVX512;
         }
     }
 #elif defined(__aarch64__)
     load_table(FAM_NEON, kern_dots_neon);
+    load_table4(FAM_NEON, kern_dots4_neon);
     family_usable[FAM_NEON] = true;
     best_family = FAM_NEON;
 #if defined(__ARM_FEATURE_DOTPROD)
     if (cpu->dotprod) {
         load_table(FAM_NEON_DOTPROD, kern_dots_neon_dotprod);
+        load_table4(FAM_NEON_DOTPROD, kern_dots4_neon_dotprod);
         family_usable[FAM_NEON_DOTPROD] = true;
         best_family = FAM_NEON_DOTPROD;
     }
@@ -122,6 +137,33 @@ quant_vec_dot_fn kern_vec_dot(uint32_t t) {
     if (!tr) return NULL;
     kern_family f = serving_family(t);
     return f == FAM_SCALAR ? tr->vec_dot : family_kernels[f][t];
+}
+
+kern_vec_dot4_fn kern_vec_dot_4(uint32_t t) {
+    pthread_once(&init_once, init_dispatch);
+    if (!quant_traits(t)) return NULL;
+    /* Must come from the same family as kern_vec_dot(t) (bit-identical results), so no fallback. */
+    return family_kernels4[serving_family(t)][t];
+}
+
+quant_from_float_fn kern_act_quant(uint32_t t) {
+    pthread_once(&init_once, init_dispatch);
+    const quant_type_traits *tr = quant_traits(t);
+    if (!tr) return NULL;
+#if defined(__x86_64__)
+    const int f = atomic_load(&active_family);
+    if (f == FAM_AVX2 || f == FAM_AVX512) {   /* usable only if the CPU has AVX2+FMA+F16C */
+        if (t == LLMPI_TYPE_Q8_0) return kern_quantize_row_q8_0_avx2;
+        if (t == LLMPI_TYPE_Q8_K) return kern_quantize_row_q8_K_avx2;
+    }
+#elif defined(__aarch64__)
+    const int f = atomic_load(&active_family);
+    if (f == FAM_NEON || f == FAM_NEON_DOTPROD) {
+        if (t == LLMPI_TYPE_Q8_0) return kern_quantize_row_q8_0_neon;
+        if (t == LLMPI_TYPE_Q8_K) return kern_quantize_row_q8_K_neon;
+    }
+#endif
+    return tr->from_float;
 }
 
 const char *kern_vec_dot_impl(uint32_t t) {

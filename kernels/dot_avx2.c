@@ -627,6 +627,133 @@ static void dot_i2_s_i8_s(int64_t n, float *restrict s, const void *restrict vx,
     *s = (float)(total - act_sum) / act_scale;
 }
 
+/* ---- 4-column kernels (kern_vec_dot4_fn): one weight row against 4 activation rows ------------------
+ * Each weight block is decoded once and used against the 4 activation blocks. Per column, every float
+ * operation is the one the single kernel above does, in the same order (same even/odd accumulator
+ * split, same scale products, same final reduction), so s[k] is bit-identical to calling the single
+ * kernel on column k. Integer partial sums may be formed in a different order (they are exact). */
+
+/* Q4_0 / Q8_0 block step for 4 columns: w = decoded weight codes (any int8), |w| shared. */
+static inline void step4_i8(__m256i w, float dx, const uint8_t *yb, size_t ys, __m256 acc[4]) {
+    const __m256i abs_w = _mm256_abs_epi8(w), ones16 = _mm256_set1_epi16(1);
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *yk = yb + (size_t)k * ys;
+        /* dot_i8(w, a): same bound as there */
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(abs_w, _mm256_sign_epi8(load32(yk + Q8_0_QS), w)), ones16);
+        const __m256 d = _mm256_set1_ps(dx * load_f16(yk + Q8_0_D));
+        acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[k]);
+    }
+}
+
+static inline void step4_q4_0(const uint8_t *xb, const uint8_t *yb, size_t ys, __m256 acc[4]) {
+    const __m256i w = _mm256_sub_epi8(nibbles_lo_hi(load16(xb + Q4_0_QS)), _mm256_set1_epi8(8));
+    step4_i8(w, load_f16(xb + Q4_0_D), yb, ys, acc);
+}
+
+static inline void step4_q8_0(const uint8_t *xb, const uint8_t *yb, size_t ys, __m256 acc[4]) {
+    step4_i8(load32(xb + Q8_0_QS), load_f16(xb + Q8_0_D), yb, ys, acc);
+}
+
+/* Mirrors BLOCK_DOT_32 (types without a min: min_sum stays 0.0f but is still added, as there). */
+#define BLOCK_DOT4_32(name, step4_fn, x_block_bytes, y_block_bytes)                                  \
+    static void name(int64_t n, float *s, const void *vx, const void *vy, size_t ys) {               \
+        const uint8_t *x = vx, *y = vy;                                                             \
+        const int64_t nb = n / 32;                                                                  \
+        __m256 acc0[4], acc1[4];                                                                    \
+        for (int k = 0; k < 4; k++) acc0[k] = acc1[k] = _mm256_setzero_ps();                        \
+        const float min_sum = 0.0f;                                                                 \
+        int64_t i = 0;                                                                              \
+        for (; i + 2 <= nb; i += 2) {                                                               \
+            step4_fn(x + i * (x_block_bytes), y + i * (y_block_bytes), ys, acc0);                   \
+            step4_fn(x + (i + 1) * (x_block_bytes), y + (i + 1) * (y_block_bytes), ys, acc1);       \
+        }                                                                                           \
+        if (i < nb) step4_fn(x + i * (x_block_bytes), y + i * (y_block_bytes), ys, acc0);           \
+        for (int k = 0; k < 4; k++) s[k] = hsum_ps(_mm256_add_ps(acc0[k], acc1[k])) + min_sum;      \
+    }
+BLOCK_DOT4_32(dot4_q4_0_q8_0, step4_q4_0, sizeof(block_q4_0), sizeof(block_q8_0))
+BLOCK_DOT4_32(dot4_q8_0_q8_0, step4_q8_0, sizeof(block_q8_0), sizeof(block_q8_0))
+
+/* Q4_K, 4 columns: nibbles and scales decoded once per super-block (bounds as dot_q4_K_q8_K). */
+static void dot4_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *vy, size_t ys) {
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[4];
+    float min_sum[4];
+    for (int k = 0; k < 4; k++) { acc[k] = _mm256_setzero_ps(); min_sum[k] = 0.0f; }
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * sizeof(block_q4_K), *yb = y + i * sizeof(block_q8_K);
+        uint8_t sm[16];
+        unpack_k4_scales(xb + Q4K_SC, sm);
+        __m256i sumi[4];
+        for (int k = 0; k < 4; k++) sumi[k] = _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++) {
+            const __m256i q = load32(xb + Q4K_QS + 32 * g);
+            const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i sc_lo = _mm256_set1_epi16(sm[2 * g]), sc_hi = _mm256_set1_epi16(sm[2 * g + 1]);
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *yk = yb + (size_t)k * ys;
+                const __m256i p0 = _mm256_maddubs_epi16(lo, load32(yk + Q8K_QS + 64 * g));
+                const __m256i p1 = _mm256_maddubs_epi16(hi, load32(yk + Q8K_QS + 64 * g + 32));
+                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p0, sc_lo));
+                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p1, sc_hi));
+            }
+        }
+        const float dx = load_f16(xb + Q4K_D), dmin = load_f16(xb + Q4K_DMIN);
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *yk = yb + (size_t)k * ys;
+            const float dy = load_f32(yk + Q8K_D);
+            const int msum = k4_min_sum(sm + 8, yk + Q8K_BSUMS);
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * dy), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+            min_sum[k] += dmin * dy * (float)msum;
+        }
+    }
+    for (int k = 0; k < 4; k++) s[k] = hsum_ps(acc[k]) - min_sum[k];
+}
+
+/* Q6_K, 4 columns: codes and scale vectors decoded once per super-block (bounds as dot_q6_K_q8_K). */
+static void dot4_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *vy, size_t ys) {
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m_hi2 = _mm256_set1_epi8(0x30);
+    __m256 acc[4];
+    for (int k = 0; k < 4; k++) acc[k] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * sizeof(block_q6_K), *yb = y + i * sizeof(block_q8_K);
+        const __m128i sc8 = load16(xb + Q6K_SC);
+        const __m256i scales = _mm256_broadcastsi128_si256(sc8), sc16_all = _mm256_cvtepi8_epi16(sc8);
+        __m256i sumi[4];
+        for (int k = 0; k < 4; k++) {
+            const __m256i off = _mm256_madd_epi16(sc16_all, _mm256_loadu_si256((const __m256i *)(yb + (size_t)k * ys + Q8K_BSUMS)));
+            sumi[k] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+        }
+        __m256i pick = pick_first_signed();
+        const __m256i pick_step = _mm256_set1_epi16(0x0200);
+        for (int h = 0; h < 2; h++) {
+            const __m256i ql0 = load32(xb + Q6K_QL + 64 * h), ql1 = load32(xb + Q6K_QL + 64 * h + 32);
+            const __m256i qh = load32(xb + Q6K_QH + 32 * h);
+            __m256i c[4];
+            c[0] = _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m_hi2));
+            c[1] = _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m_hi2));
+            c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m_hi2));
+            c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(qh, 2), m_hi2));
+            for (int j = 0; j < 4; j++) {
+                const __m256i sc16 = _mm256_srai_epi16(_mm256_shuffle_epi8(scales, pick), 8);
+                pick = _mm256_add_epi8(pick, pick_step);
+                for (int k = 0; k < 4; k++) {
+                    const __m256i p = _mm256_maddubs_epi16(c[j], load32(yb + (size_t)k * ys + Q8K_QS + 128 * h + 32 * j));
+                    sumi[k] = _mm256_add_epi32(sumi[k], _mm256_madd_epi16(p, sc16));
+                }
+            }
+        }
+        const float dx = load_f16(xb + Q6K_D);
+        for (int k = 0; k < 4; k++)
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dx * load_f32(yb + (size_t)k * ys + Q8K_D)), _mm256_cvtepi32_ps(sumi[k]), acc[k]);
+    }
+    for (int k = 0; k < 4; k++) s[k] = hsum_ps(acc[k]);
+}
+
 /* ---- table ------------------------------------------------------------------------------------- */
 
 const kern_dot_entry kern_dots_avx2[] = {
@@ -648,5 +775,14 @@ const kern_dot_entry kern_dots_avx2[] = {
     { LLMPI_TYPE_TQ1_0, dot_tq1_0_q8_K },
     { LLMPI_TYPE_TQ2_0, dot_tq2_0_q8_K },
     { LLMPI_TYPE_I2_S, dot_i2_s_i8_s },
+    { LLMPI_TYPE_COUNT, NULL },
+};
+
+/* 4-column kernels; every type listed is also served by this family's single kernel. */
+const kern_dot4_entry kern_dots4_avx2[] = {
+    { LLMPI_TYPE_Q4_0, dot4_q4_0_q8_0 },
+    { LLMPI_TYPE_Q8_0, dot4_q8_0_q8_0 },
+    { LLMPI_TYPE_Q4_K, dot4_q4_K_q8_K },
+    { LLMPI_TYPE_Q6_K, dot4_q6_K_q8_K },
     { LLMPI_TYPE_COUNT, NULL },
 };

@@ -261,6 +261,116 @@ static void dot_tq2_0_q8_K(int64_t n, float *restrict s, const void *restrict vx
     *s = _mm512_reduce_add_ps(acc);
 }
 
+/* ---- 4-column kernels (kern_vec_dot4_fn): one weight row against 4 activation rows ------------------
+ * Weight blocks are decoded once per pass and used against the 4 activation rows; per column every
+ * float operation is the one of the single kernel above, in the same order (pair accumulators,
+ * reduction, single-block tail), so s[k] is bit-identical to the single kernel on column k. */
+
+static inline __m512 q4_0_pair4_col(__m512i codes, const uint8_t *x0, const uint8_t *x1, const uint8_t *y0,
+                                    __m512 acc) {
+    const uint8_t *y1 = y0 + sizeof(block_q8_0);
+    const __m512i a = load32x2(y0 + Q8_0_QS, y1 + Q8_0_QS);
+    const __m512i cx = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, a);
+    const __m512i eight_a = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), a);
+    const __m512 d = halves_ps(load_f16(x0 + Q4_0_D) * load_f16(y0 + Q8_0_D), load_f16(x1 + Q4_0_D) * load_f16(y1 + Q8_0_D));
+    return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(_mm512_sub_epi32(cx, eight_a)), acc);
+}
+
+static inline void q4_0_pair4(const uint8_t *x, const uint8_t *y, size_t ys, int64_t i, __m512 acc[4]) {
+    const uint8_t *x0 = x + i * sizeof(block_q4_0), *x1 = x0 + sizeof(block_q4_0);
+    const __m512i codes = q4_0_codes_x2(x0, x1);
+    for (int k = 0; k < 4; k++)
+        acc[k] = q4_0_pair4_col(codes, x0, x1, y + (size_t)k * ys + i * sizeof(block_q8_0), acc[k]);
+}
+
+static inline void q8_0_pair4(const uint8_t *x, const uint8_t *y, size_t ys, int64_t i, __m512 acc[4]) {
+    const uint8_t *x0 = x + i * sizeof(block_q8_0), *x1 = x0 + sizeof(block_q8_0);
+    const __m512i w = load32x2(x0 + Q8_0_QS, x1 + Q8_0_QS);
+    const __m512i abs_w = _mm512_abs_epi8(w);
+    const __mmask64 neg = _mm512_movepi8_mask(w);
+    const float dx0 = load_f16(x0 + Q8_0_D), dx1 = load_f16(x1 + Q8_0_D);
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *y0 = y + (size_t)k * ys + i * sizeof(block_q8_0), *y1 = y0 + sizeof(block_q8_0);
+        const __m512i a = load32x2(y0 + Q8_0_QS, y1 + Q8_0_QS);
+        const __m512i a_signed = _mm512_mask_sub_epi8(a, neg, _mm512_setzero_si512(), a);
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), abs_w, a_signed);
+        const __m512 d = halves_ps(dx0 * load_f16(y0 + Q8_0_D), dx1 * load_f16(y1 + Q8_0_D));
+        acc[k] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[k]);
+    }
+}
+
+/* Mirrors PAIR_DOT. */
+#define PAIR_DOT4(name, pair4_fn, x_block_bytes, y_block_bytes, tail_fn)                             \
+    static void name(int64_t n, float *s, const void *vx, const void *vy, size_t ys) {               \
+        const uint8_t *x = vx, *y = vy;                                                             \
+        const int64_t nb = n / 32;                                                                  \
+        __m512 acc0[4], acc1[4];                                                                    \
+        for (int k = 0; k < 4; k++) acc0[k] = acc1[k] = _mm512_setzero_ps();                        \
+        int64_t i = 0;                                                                              \
+        for (; i + 4 <= nb; i += 4) {                                                               \
+            pair4_fn(x, y, ys, i, acc0);                                                            \
+            pair4_fn(x, y, ys, i + 2, acc1);                                                        \
+        }                                                                                           \
+        if (i + 2 <= nb) { pair4_fn(x, y, ys, i, acc0); i += 2; }                                   \
+        for (int k = 0; k < 4; k++) {                                                               \
+            float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0[k], acc1[k]));                      \
+            if (i < nb) sum += tail_fn(x + i * (x_block_bytes), y + (size_t)k * ys + i * (y_block_bytes)); \
+            s[k] = sum;                                                                             \
+        }                                                                                           \
+    }
+PAIR_DOT4(dot4_q4_0_q8_0, q4_0_pair4, sizeof(block_q4_0), sizeof(block_q8_0), q4_0_single)
+PAIR_DOT4(dot4_q8_0_q8_0, q8_0_pair4, sizeof(block_q8_0), sizeof(block_q8_0), q8_0_single)
+
+/* Q4_K, 4 columns (bounds as dot_q4_K_q8_K): codes and scale vectors decoded once per super-block. */
+static void dot4_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *vy, size_t ys) {
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / QK_K;
+    const __m512i nib_shift = _mm512_set_epi64(0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL,
+                                               0x0004000400040004LL, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i pick_lo = _mm512_set_epi64(0x0001000100010001LL, 0x0001000100010001LL, 0x0001000100010001LL,
+                                             0x0001000100010001LL, 0, 0, 0, 0);
+    const __m512i two = _mm512_set1_epi16(2);
+    __m512 acc[4];
+    float min_sum[4];
+    for (int k = 0; k < 4; k++) { acc[k] = _mm512_setzero_ps(); min_sum[k] = 0.0f; }
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * sizeof(block_q4_K), *yb = y + i * sizeof(block_q8_K);
+        uint8_t sm[16];
+        unpack_k4_scales(xb + Q4K_SC, sm);
+        const __m128i sm16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sm));
+        const __m512i sc_all = _mm512_broadcast_i32x4(sm16);
+        const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+        __m512i sumi[4];
+        for (int k = 0; k < 4; k++) sumi[k] = _mm512_setzero_si512();
+        __m512i pick = pick_lo;
+        for (int g = 0; g < 4; g++) {
+            const __m512i q = _mm512_broadcast_i64x4(load32(xb + Q4K_QS + 32 * g));
+            const __m512i c = _mm512_and_si512(_mm512_srlv_epi16(q, nib_shift), m4);
+            const __m512i sc = _mm512_permutexvar_epi16(pick, sc_all);
+            pick = _mm512_add_epi16(pick, two);
+            for (int k = 0; k < 4; k++) {
+                const __m512i p = _mm512_maddubs_epi16(c, load64(yb + (size_t)k * ys + Q8K_QS + 64 * g));
+                sumi[k] = _mm512_dpwssd_epi32(sumi[k], p, sc);
+            }
+        }
+        const float dx = load_f16(xb + Q4K_D), dmin = load_f16(xb + Q4K_DMIN);
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *yk = yb + (size_t)k * ys;
+            const float dy = load_f32(yk + Q8K_D);
+            const __m128i b_lo = _mm_loadu_si128((const __m128i *)(yk + Q8K_BSUMS));
+            const __m128i b_hi = _mm_loadu_si128((const __m128i *)(yk + Q8K_BSUMS + 16));
+            __m128i mv = _mm_madd_epi16(_mm_hadd_epi16(b_lo, b_hi), m16);
+            mv = _mm_add_epi32(mv, _mm_shuffle_epi32(mv, _MM_SHUFFLE(1, 0, 3, 2)));
+            mv = _mm_add_epi32(mv, _mm_shuffle_epi32(mv, _MM_SHUFFLE(2, 3, 0, 1)));
+            const int msum = _mm_cvtsi128_si32(mv);
+            acc[k] = _mm512_fmadd_ps(_mm512_set1_ps(dx * dy), _mm512_cvtepi32_ps(sumi[k]), acc[k]);
+            min_sum[k] += dmin * dy * (float)msum;
+        }
+    }
+    for (int k = 0; k < 4; k++) s[k] = _mm512_reduce_add_ps(acc[k]) - min_sum[k];
+}
+
 /* ---- table: types not listed fall back to the AVX2 family ------------------------------------- */
 
 const kern_dot_entry kern_dots_avx512[] = {
@@ -270,5 +380,13 @@ const kern_dot_entry kern_dots_avx512[] = {
     { LLMPI_TYPE_Q8_0, dot_q8_0_q8_0 },
     { LLMPI_TYPE_Q4_K, dot_q4_K_q8_K },
     { LLMPI_TYPE_TQ2_0, dot_tq2_0_q8_K },
+    { LLMPI_TYPE_COUNT, NULL },
+};
+
+/* 4-column kernels for the types this family serves (the others use the AVX2 family's, if any). */
+const kern_dot4_entry kern_dots4_avx512[] = {
+    { LLMPI_TYPE_Q4_0, dot4_q4_0_q8_0 },
+    { LLMPI_TYPE_Q8_0, dot4_q8_0_q8_0 },
+    { LLMPI_TYPE_Q4_K, dot4_q4_K_q8_K },
     { LLMPI_TYPE_COUNT, NULL },
 };

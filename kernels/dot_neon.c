@@ -627,6 +627,137 @@ ALWAYS_INLINE void body_i2_s(int64_t n, float *restrict s, const void *restrict 
     *s = (float)(total - act_sum) / act_scale;
 }
 
+/* ---- 4-column kernels (kern_vec_dot4_fn): one weight row against 4 activation rows ------------------
+ * Each weight block is decoded once and used against the 4 activation blocks; per column every float
+ * operation is the one of the single kernel (body_*) above, in the same order, so s[k] is
+ * bit-identical to it. Integer partial sums are exact, so their grouping does not matter. */
+
+/* Q4_0: as step_q4_0 for 4 columns. */
+ALWAYS_INLINE void step4_q4_0(const uint8_t *xb, const uint8_t *yb, size_t ys, float32x4_t acc[4], const bool dp) {
+    const uint8x16_t q = ld_u8(xb + Q4_0_QS);
+    const int8x16_t eight = vdupq_n_s8(8);
+    const int8x16_t lo = vsubq_s8(as_s8(vandq_u8(q, vdupq_n_u8(0x0F))), eight);
+    const int8x16_t hi = vsubq_s8(as_s8(vshrq_n_u8(q, 4)), eight);
+    const float dx = load_f16(xb + Q4_0_D);
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *yk = yb + (size_t)k * ys;
+        const int32x4_t p = dot32(vdupq_n_s32(0), lo, ld_s8(yk + Q8_0_QS), hi, ld_s8(yk + Q8_0_QS + 16), dp);
+        acc[k] = vfmaq_n_f32(acc[k], vcvtq_f32_s32(p), dx * load_f16(yk + Q8_0_D));
+    }
+}
+
+/* Q8_0: as step_q8_0 for 4 columns. */
+ALWAYS_INLINE void step4_q8_0(const uint8_t *xb, const uint8_t *yb, size_t ys, float32x4_t acc[4], const bool dp) {
+    const int8x16_t w0 = ld_s8(xb + Q8_0_QS), w1 = ld_s8(xb + Q8_0_QS + 16);
+    const float dx = load_f16(xb + Q8_0_D);
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *yk = yb + (size_t)k * ys;
+        int32x4_t p = dot16(vdupq_n_s32(0), w0, ld_s8(yk + Q8_0_QS), dp);
+        p = dot16(p, w1, ld_s8(yk + Q8_0_QS + 16), dp);
+        acc[k] = vfmaq_n_f32(acc[k], vcvtq_f32_s32(p), dx * load_f16(yk + Q8_0_D));
+    }
+}
+
+/* Mirrors BLOCK_DOT_32 (no min term here: min_sum stays 0.0f but is still added, as there). */
+#define BLOCK_DOT4_32(name, step4_fn, x_block_bytes, y_block_bytes)                                   \
+    ALWAYS_INLINE void name(int64_t n, float *s, const void *vx, const void *vy, size_t ys, const bool dp) { \
+        const uint8_t *x = vx, *y = vy;                                                              \
+        const int64_t nb = n / 32;                                                                   \
+        float32x4_t acc0[4], acc1[4];                                                                \
+        for (int k = 0; k < 4; k++) acc0[k] = acc1[k] = vdupq_n_f32(0);                              \
+        const float min_sum = 0.0f;                                                                  \
+        int64_t i = 0;                                                                               \
+        for (; i + 2 <= nb; i += 2) {                                                                \
+            step4_fn(x + i * (x_block_bytes), y + i * (y_block_bytes), ys, acc0, dp);                \
+            step4_fn(x + (i + 1) * (x_block_bytes), y + (i + 1) * (y_block_bytes), ys, acc1, dp);    \
+        }                                                                                            \
+        if (i < nb) step4_fn(x + i * (x_block_bytes), y + i * (y_block_bytes), ys, acc0, dp);        \
+        for (int k = 0; k < 4; k++) s[k] = vaddvq_f32(vaddq_f32(acc0[k], acc1[k])) + min_sum;        \
+    }
+BLOCK_DOT4_32(body4_q4_0, step4_q4_0, sizeof(block_q4_0), sizeof(block_q8_0))
+BLOCK_DOT4_32(body4_q8_0, step4_q8_0, sizeof(block_q8_0), sizeof(block_q8_0))
+
+/* Q4_K: as body_q4_K for 4 columns. */
+ALWAYS_INLINE void body4_q4_K(int64_t n, float *s, const void *vx, const void *vy, size_t ys, const bool dp) {
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / QK_K;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    float sum[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * sizeof(block_q4_K), *yb = y + i * sizeof(block_q8_K);
+        uint8_t sm[16];
+        unpack_k4_scales(xb + Q4K_SC, sm);
+        int32x4_t sumi[4];
+        for (int k = 0; k < 4; k++) sumi[k] = vdupq_n_s32(0);
+        UNROLL
+        for (int g = 0; g < 4; g++) {
+            const uint8x16_t q0 = ld_u8(xb + Q4K_QS + 32 * g), q1 = ld_u8(xb + Q4K_QS + 32 * g + 16);
+            const int8x16_t l0 = as_s8(vandq_u8(q0, m4)), l1 = as_s8(vandq_u8(q1, m4));
+            const int8x16_t h0 = as_s8(vshrq_n_u8(q0, 4)), h1 = as_s8(vshrq_n_u8(q1, 4));
+            for (int k = 0; k < 4; k++) {
+                const uint8_t *ag = yb + (size_t)k * ys + Q8K_QS + 64 * g;
+                const int32x4_t p_lo = dot32(vdupq_n_s32(0), l0, ld_s8(ag), l1, ld_s8(ag + 16), dp);
+                const int32x4_t p_hi = dot32(vdupq_n_s32(0), h0, ld_s8(ag + 32), h1, ld_s8(ag + 48), dp);
+                sumi[k] = vmlaq_n_s32(sumi[k], p_lo, sm[2 * g]);
+                sumi[k] = vmlaq_n_s32(sumi[k], p_hi, sm[2 * g + 1]);
+            }
+        }
+        const float dx = load_f16(xb + Q4K_D), dmin = load_f16(xb + Q4K_DMIN);
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *yk = yb + (size_t)k * ys;
+            const int32_t msum = k4_min_sum(sm + 8, yk + Q8K_BSUMS);
+            const float dy = load_f32(yk + Q8K_D);
+            sum[k] += dx * dy * (float)vaddvq_s32(sumi[k]) - dmin * dy * (float)msum;
+        }
+    }
+    for (int k = 0; k < 4; k++) s[k] = sum[k];
+}
+
+/* Q6_K: as body_q6_K for 4 columns. */
+ALWAYS_INLINE void body4_q6_K(int64_t n, float *s, const void *vx, const void *vy, size_t ys, const bool dp) {
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / QK_K;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(3);
+    float sum[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * sizeof(block_q6_K), *yb = y + i * sizeof(block_q8_K);
+        const int8x16_t sc8 = ld_s8(xb + Q6K_SC);
+        int8_t scale[16];
+        vst1q_s8(scale, sc8);
+        const int16x8_t sc_lo = vmovl_s8(vget_low_s8(sc8)), sc_hi = vmovl_high_s8(sc8);
+        int32x4_t sumi[4];
+        for (int k = 0; k < 4; k++) sumi[k] = vdupq_n_s32(0);
+        UNROLL
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = xb + Q6K_QL + 64 * h, *qh = xb + Q6K_QH + 32 * h;
+            UNROLL
+            for (int half = 0; half < 2; half++) {
+                const uint8x16_t l0 = ld_u8(ql + 16 * half), l1 = ld_u8(ql + 32 + 16 * half);
+                const uint8x16_t hb = ld_u8(qh + 16 * half);
+                const int8x16_t c0 = as_s8(vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(hb, m3), 4)));
+                const int8x16_t c1 = as_s8(vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), m3), 4)));
+                const int8x16_t c2 = as_s8(vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), m3), 4)));
+                const int8x16_t c3 = as_s8(vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4)));
+                const int sub = 8 * h + half;
+                for (int k = 0; k < 4; k++) {
+                    const uint8_t *ah = yb + (size_t)k * ys + Q8K_QS + 128 * h;
+                    sumi[k] = vmlaq_n_s32(sumi[k], dot16(vdupq_n_s32(0), c0, ld_s8(ah + 16 * half), dp), scale[sub]);
+                    sumi[k] = vmlaq_n_s32(sumi[k], dot16(vdupq_n_s32(0), c1, ld_s8(ah + 32 + 16 * half), dp), scale[sub + 2]);
+                    sumi[k] = vmlaq_n_s32(sumi[k], dot16(vdupq_n_s32(0), c2, ld_s8(ah + 64 + 16 * half), dp), scale[sub + 4]);
+                    sumi[k] = vmlaq_n_s32(sumi[k], dot16(vdupq_n_s32(0), c3, ld_s8(ah + 96 + 16 * half), dp), scale[sub + 6]);
+                }
+            }
+        }
+        const float dx = load_f16(xb + Q6K_D);
+        for (int k = 0; k < 4; k++) {
+            const uint8_t *yk = yb + (size_t)k * ys;
+            const int32_t off = scaled_bsums(sc_lo, sc_hi, yk + Q8K_BSUMS);
+            sum[k] += dx * load_f32(yk + Q8K_D) * (float)(vaddvq_s32(sumi[k]) - 32 * off);
+        }
+    }
+    for (int k = 0; k < 4; k++) s[k] = sum[k];
+}
+
 /* ---- the two families --------------------------------------------------------------------------- */
 
 #define NEON_WRAPPERS(type)                                                                           \
@@ -643,6 +774,26 @@ ALWAYS_INLINE void body_i2_s(int64_t n, float *restrict s, const void *restrict 
 #else
 #define DOTPROD_WRAPPER(type)
 #endif
+
+#define NEON_WRAPPERS4(type)                                                                          \
+    static void type##_neon4(int64_t n, float *s, const void *x, const void *y, size_t ys) {         \
+        body4_##type(n, s, x, y, ys, false);                                                          \
+    }                                                                                                 \
+    DOTPROD_WRAPPER4(type)
+
+#if defined(__ARM_FEATURE_DOTPROD)
+#define DOTPROD_WRAPPER4(type)                                                                        \
+    static void type##_dotprod4(int64_t n, float *s, const void *x, const void *y, size_t ys) {      \
+        body4_##type(n, s, x, y, ys, true);                                                           \
+    }
+#else
+#define DOTPROD_WRAPPER4(type)
+#endif
+
+NEON_WRAPPERS4(q4_0)
+NEON_WRAPPERS4(q8_0)
+NEON_WRAPPERS4(q4_K)
+NEON_WRAPPERS4(q6_K)
 
 NEON_WRAPPERS(q4_0)
 NEON_WRAPPERS(q4_1)
@@ -682,7 +833,24 @@ const kern_dot_entry kern_dots_neon[] = {
     { LLMPI_TYPE_COUNT, NULL },
 };
 
+/* 4-column kernels (each type is also served by this family's single kernel). */
+const kern_dot4_entry kern_dots4_neon[] = {
+    { LLMPI_TYPE_Q4_0, q4_0_neon4 },
+    { LLMPI_TYPE_Q8_0, q8_0_neon4 },
+    { LLMPI_TYPE_Q4_K, q4_K_neon4 },
+    { LLMPI_TYPE_Q6_K, q6_K_neon4 },
+    { LLMPI_TYPE_COUNT, NULL },
+};
+
 #if defined(__ARM_FEATURE_DOTPROD)
+const kern_dot4_entry kern_dots4_neon_dotprod[] = {
+    { LLMPI_TYPE_Q4_0, q4_0_dotprod4 },
+    { LLMPI_TYPE_Q8_0, q8_0_dotprod4 },
+    { LLMPI_TYPE_Q4_K, q4_K_dotprod4 },
+    { LLMPI_TYPE_Q6_K, q6_K_dotprod4 },
+    { LLMPI_TYPE_COUNT, NULL },
+};
+
 /* F32 / F16 / BF16 have no integer part: they fall back to the neon family. */
 const kern_dot_entry kern_dots_neon_dotprod[] = {
     { LLMPI_TYPE_Q4_0, q4_0_dotprod },

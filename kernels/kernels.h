@@ -23,6 +23,22 @@ typedef struct {
 
 /* Fastest dot product available for weight type t on this CPU (never NULL for a supported type). */
 quant_vec_dot_fn kern_vec_dot(uint32_t t);
+/* Four dot products in one pass over a weight row: s[k] = x . y_k with y_k = y + k * y_stride_bytes
+ * (k < 4; activation rows already converted to the type's vec_dot_type). Each weight block is decoded
+ * once and used against the 4 activation blocks. Results are bit-identical to 4 calls of the
+ * kern_vec_dot(t) kernel of the same family (same per-block float operations in the same order), so
+ * logits do not depend on how tokens are batched. */
+typedef void (*kern_vec_dot4_fn)(int64_t n, float *s, const void *x, const void *y, size_t y_stride_bytes);
+/* The 4-column kernel of the family that serves kern_vec_dot(t), or NULL if that family has none
+ * (then call kern_vec_dot(t) per column). */
+kern_vec_dot4_fn kern_vec_dot_4(uint32_t t);
+
+/* Activation quantizer for vec_dot type t (what kern_matmul converts activations with): a SIMD
+ * version where this CPU and the selected family have one (Q8_0, Q8_K on avx2/avx512/neon), else
+ * quant_traits(t)->from_float. Output is byte-identical to from_float either way. NULL for an
+ * unknown type. */
+quant_from_float_fn kern_act_quant(uint32_t t);
+
 /* Name of the kernel family kern_vec_dot picked ("scalar", "avx2", "neon-dotprod", ...). */
 const char *kern_vec_dot_impl(uint32_t t);
 /* Force a kernel family for every type (tests, benchmarks): "scalar", "avx2", "avx512", "neon",

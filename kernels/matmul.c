@@ -25,21 +25,25 @@ typedef struct {
 /* Activation conversion: one row per token, split across threads by row. */
 static void convert_task(void *argp, int ith, int nth) {
     matmul_job *j = argp;
-    const quant_type_traits *at = quant_traits(quant_traits(j->w->type)->vec_dot_type);
+    /* SIMD quantizer where one exists (byte-identical to the type table's from_float) */
+    const quant_from_float_fn from_float = kern_act_quant(quant_traits(j->w->type)->vec_dot_type);
     for (int t = ith; t < j->n_tokens; t += nth)
-        at->from_float(j->x + (size_t)t * j->w->ne0, j->xq + (size_t)t * j->act_bytes, j->w->ne0);
+        from_float(j->x + (size_t)t * j->w->ne0, j->xq + (size_t)t * j->act_bytes, j->w->ne0);
 }
 
 /* Weight rows are handed out in chunks by an atomic counter. Chunks are large and contiguous
  * (about rows / (8 * threads), at least MIN_ROWS_PER_CHUNK): each thread then streams long runs of
  * the matrix, which the hardware prefetchers follow; small interleaved chunks made two threads slower
  * than one on a 1B model (measured: 18 vs 21 t/s). Each weight row is used against all tokens while it
- * is hot in L1, so a micro-batch of T tokens streams the matrix once instead of T times. */
+ * is hot in L1, so a micro-batch of T tokens streams the matrix once instead of T times; with a
+ * 4-column kernel (kern_vec_dot_4) each weight block is also decoded once per 4 tokens. */
 #define MIN_ROWS_PER_CHUNK 16
 static void matmul_task(void *argp, int ith, int nth) {
     matmul_job *j = argp;
     const kern_matrix *w = j->w;
     quant_vec_dot_fn dot = kern_vec_dot(w->type);
+    /* Same family as `dot` and bit-identical to it, so results do not depend on n_tokens. */
+    kern_vec_dot4_fn dot4 = j->n_tokens >= 4 ? kern_vec_dot_4(w->type) : NULL;
     int64_t rows_per_chunk = w->ne1 / ((int64_t)nth * 8);
     if (rows_per_chunk < MIN_ROWS_PER_CHUNK) rows_per_chunk = MIN_ROWS_PER_CHUNK;
     const int64_t n_chunks = (w->ne1 + rows_per_chunk - 1) / rows_per_chunk;
@@ -49,7 +53,15 @@ static void matmul_task(void *argp, int ith, int nth) {
         const int64_t r1 = r0 + rows_per_chunk < w->ne1 ? r0 + rows_per_chunk : w->ne1;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *wr = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
-            for (int t = 0; t < j->n_tokens; t++) {
+            int t = 0;
+            if (dot4) {   /* groups of 4 tokens: the weight row is decoded once per group */
+                for (; t + 4 <= j->n_tokens; t += 4) {
+                    float s4[4];
+                    dot4(w->ne0, s4, wr, j->xq + (size_t)t * j->act_bytes, j->act_bytes);
+                    for (int k = 0; k < 4; k++) j->y[(size_t)(t + k) * j->ldy + r] = s4[k] * w->tensor_scale;
+                }
+            }
+            for (; t < j->n_tokens; t++) {
                 float s;
                 dot(w->ne0, &s, wr, j->xq + (size_t)t * j->act_bytes);
                 j->y[(size_t)t * j->ldy + r] = s * w->tensor_scale;

@@ -229,6 +229,130 @@ static void test_dispatch_api(void) {
     t_end();
 }
 
+/* 4-column kernels (kern_vec_dot_4): for each type the family serves with one, s[k] must equal the
+ * single kernel of the same family on column k bit for bit (memcmp). Odd block counts, rows at odd
+ * addresses, a column stride that is not a multiple of the block size, several seeds. */
+static void test_dot4_family(const char *fam) {
+    static const int64_t block_counts[] = { 1, 2, 3, 5, 8, 11 };
+    for (int ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+        const llmpi_type t = weight_types[ti];
+        kern_set_impl(fam);
+        if (strcmp(kern_vec_dot_impl(t), fam) != 0) continue;
+        const kern_vec_dot4_fn dot4 = kern_vec_dot_4(t);
+        const quant_vec_dot_fn dot = kern_vec_dot(t);
+        if (!dot4) continue;
+        const quant_type_traits *tr = quant_traits(t), *at = quant_traits(tr->vec_dot_type);
+        t_begin("%s vec_dot_4 %s == 4 x single kernel (bit-exact)", fam, tr->name);
+        int compared = 0;
+        for (uint64_t seed = 1; seed <= 4; seed++) {
+            for (size_t bi = 0; bi < sizeof block_counts / sizeof block_counts[0]; bi++) {
+                const int64_t n = block_counts[bi] * tr->blck_size;
+                const size_t w_bytes = quant_row_size(t, n), a_bytes = quant_row_size(tr->vec_dot_type, n);
+                const size_t stride = a_bytes + 3 + (size_t)seed;   /* not a multiple of anything */
+                uint8_t *wbuf = malloc(w_bytes + 1), *abuf = malloc(4 * stride + 1);
+                float *xf = malloc((size_t)n * sizeof(float));
+                uint64_t rng = seed * 7919 + (uint64_t)bi;
+                uint8_t *wrow = wbuf + 1, *arows = abuf + 1;   /* odd addresses */
+                memset(abuf, 0xA5, 4 * stride + 1);
+                random_weight_row(t, wrow, n, &rng);
+                for (int k = 0; k < 4; k++) {
+                    random_activations(xf, n, &rng);
+                    if (k == 2) for (int64_t e = 0; e < n; e++) xf[e] *= 1e-3f;   /* uneven scales */
+                    uint8_t *tmp = malloc(a_bytes);   /* aligned for the quantizer */
+                    at->from_float(xf, tmp, n);
+                    memcpy(arows + (size_t)k * stride, tmp, a_bytes);
+                    free(tmp);
+                }
+                float got[4], want[4];
+                dot4(n, got, wrow, arows, stride);
+                for (int k = 0; k < 4; k++) dot(n, &want[k], wrow, arows + (size_t)k * stride);
+                CHECK(memcmp(got, want, sizeof got) == 0,
+                      "seed %llu n=%lld: got %.9g %.9g %.9g %.9g want %.9g %.9g %.9g %.9g",
+                      (unsigned long long)seed, (long long)n, got[0], got[1], got[2], got[3],
+                      want[0], want[1], want[2], want[3]);
+                compared++;
+                free(wbuf); free(abuf); free(xf);
+            }
+        }
+        CHECK(compared == 24, "compared %d", compared);
+        t_end();
+    }
+    kern_set_impl("auto");
+}
+
+/* Scalar family has no 4-column kernel; x86 / aarch64 builds have them for Q4_0 and Q8_0. */
+static void test_dot4_dispatch(void) {
+    t_begin("dispatch: kern_vec_dot_4");
+    CHECK(kern_set_impl("scalar") == 0, "scalar");
+    CHECK(kern_vec_dot_4(LLMPI_TYPE_Q4_0) == NULL, "scalar family returned a 4-column kernel");
+    CHECK(kern_vec_dot_4(4) == NULL, "removed type 4 has a 4-column kernel");
+    kern_set_impl("auto");
+#if defined(__aarch64__)
+    CHECK(kern_set_impl("neon") == 0 && kern_vec_dot_4(LLMPI_TYPE_Q4_0) != NULL, "neon Q4_0 has no 4-column kernel");
+#elif defined(__x86_64__)
+    if (kern_set_impl("avx2") == 0)
+        CHECK(kern_vec_dot_4(LLMPI_TYPE_Q8_0) != NULL, "avx2 Q8_0 has no 4-column kernel");
+#endif
+    kern_set_impl("auto");
+    t_end();
+}
+
+/* SIMD activation quantizers (kern_act_quant) must be byte-identical to the type table's from_float:
+ * random rows with outliers, exact ties (a block whose largest |x| is 127 has scale 1, so x = k + 0.5
+ * is a tie; for Q8_K also max = -127 / +127), all-zero blocks, NaN / Inf, subnormals and tiny scales
+ * (127 / amax overflows), output at an odd address. */
+static void fill_act_case(float *x, int64_t n, int kind, uint64_t *rng) {
+    random_activations(x, n, rng);
+    for (int64_t e = 0; e < n; e++) {
+        switch (kind) {
+        case 1: x[e] = (float)((int)(t_rand_u64(rng) % 255) - 127) + ((t_rand_u64(rng) & 1) ? 0.5f : 0.0f);
+                if (x[e] > 127.0f) x[e] = 126.5f;
+                break;                                                       /* ties, amax 127 below */
+        case 2: if ((e / 32) % 3 == 1) x[e] = (e & 1) ? 0.0f : -0.0f; break;   /* zero blocks */
+        case 3: if (t_rand_u64(rng) % 97 == 0) x[e] = (t_rand_u64(rng) & 1) ? NAN : -INFINITY; break;
+        case 4: x[e] *= 1e-39f; break;                                       /* subnormal */
+        case 5: x[e] *= 3e-37f; break;                                       /* near-overflow scales */
+        default: break;
+        }
+    }
+    if (kind == 1)   /* the largest magnitude per 32: +-127 exactly, sign varies */
+        for (int64_t b = 0; b < n / 32; b++) x[32 * b + (b * 7) % 32] = (b & 1) ? 127.0f : -127.0f;
+}
+
+static void test_act_quant(void) {
+    static const llmpi_type act_types[] = { LLMPI_TYPE_Q8_0, LLMPI_TYPE_Q8_K };
+    for (int f = 0; f < N_FAMILIES; f++) {
+        if (kern_set_impl(all_families[f]) != 0) continue;
+        for (size_t ti = 0; ti < sizeof act_types / sizeof act_types[0]; ti++) {
+            const quant_type_traits *at = quant_traits(act_types[ti]);
+            const quant_from_float_fn fn = kern_act_quant(act_types[ti]);
+            if (fn == at->from_float) continue;
+            t_begin("%s activation quantizer %s == from_float (bytes)", all_families[f], at->name);
+            const int64_t n = 3 * 256;
+            const size_t bytes = quant_row_size(act_types[ti], n);
+            float *x = malloc((size_t)n * sizeof(float));
+            uint8_t *want = malloc(bytes), *got_buf = malloc(bytes + 1), *got = got_buf + 1;
+            for (uint64_t seed = 1; seed <= 3; seed++) {
+                for (int kind = 0; kind <= 5; kind++) {
+                    uint64_t rng = seed * 131 + (uint64_t)kind;
+                    fill_act_case(x, n, kind, &rng);
+                    at->from_float(x, want, n);
+                    memset(got_buf, 0x5A, bytes + 1);
+                    fn(x, got, n);
+                    size_t first = bytes;
+                    for (size_t b = 0; b < bytes && first == bytes; b++) if (got[b] != want[b]) first = b;
+                    CHECK(first == bytes, "seed %llu case %d: first differing byte %zu (%d vs %d)",
+                          (unsigned long long)seed, kind, first, first < bytes ? got[first] : 0,
+                          first < bytes ? want[first] : 0);
+                }
+            }
+            free(x); free(want); free(got_buf);
+            t_end();
+        }
+    }
+    kern_set_impl("auto");
+}
+
 /* ---- benchmark --------------------------------------------------------------------------------- */
 
 static double now_sec(void) {
@@ -298,6 +422,9 @@ int main(int argc, char **argv) {
         if (!family_available(all_families[f])) continue;
         if (strcmp(all_families[f], "scalar") == 0) continue;
         test_family(all_families[f]);
+        test_dot4_family(all_families[f]);
     }
+    test_dot4_dispatch();
+    test_act_quant();
     return t_summary();
 }
