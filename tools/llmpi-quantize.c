@@ -10,6 +10,7 @@
  * Memory stays at a few chunk buffers whatever the model size. Any failure or a fatal signal removes
  * the temporary file, so OUT is either the complete new file or untouched. */
 #include "gguf.h"
+#include "imatrix.h"
 #include "quant.h"
 #include "quant_plan.h"
 #include "synthetic.h"
@@ -108,139 +109,6 @@ static void remove_tmp(void) {
         g_tmp_live = 0;
         unlink(g_tmp_path);
     }
-}
-
-/* ---- importance matrix ---------------------------------------------------------------------- */
-
-typedef struct {
-    char   *name;
-    float  *values;   /* mean squared activation per input column (sum / count) */
-    int64_t n;
-} qim_entry;
-
-typedef struct {
-    qim_entry *e;
-    size_t n;
-    char   dataset[128];
-    int    chunk_count;
-} qim_file;
-
-static void qim_free(qim_file *im) {
-    for (size_t i = 0; i < im->n; i++) {
-        free(im->e[i].name);
-        free(im->e[i].values);
-    }
-    free(im->e);
-    memset(im, 0, sizeof *im);
-}
-
-static qim_entry *qim_add(qim_file *im, const char *name, size_t name_len, int64_t n) {
-    qim_entry *p = realloc(im->e, (im->n + 1) * sizeof *p);
-    if (!p) return NULL;
-    im->e = p;
-    qim_entry *e = &im->e[im->n];
-    e->name = malloc(name_len + 1);
-    e->values = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
-    if (!e->name || !e->values) { free(e->name); free(e->values); return NULL; }
-    memcpy(e->name, name, name_len);
-    e->name[name_len] = 0;
-    e->n = n;
-    im->n++;
-    return e;
-}
-
-static const qim_entry *qim_find(const qim_file *im, const char *name) {
-    for (size_t i = 0; i < im->n; i++)
-        if (strcmp(im->e[i].name, name) == 0) return &im->e[i];
-    return NULL;
-}
-
-/* llama.cpp's pre-2025 binary format: i32 n_entries, then per entry i32 name_len, name, i32 ncall,
- * i32 nval, f32 values[nval] (already sum/count*ncall); optional trailer i32 chunks, i32 len, dataset. */
-static bool qim_load_legacy(qim_file *im, const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errlen, "%s: %s", path, strerror(errno)); return false; }
-    int32_t n_entries = 0;
-    bool ok = fread(&n_entries, 4, 1, f) == 1 && n_entries > 0 && n_entries < 1000000;
-    for (int32_t i = 0; ok && i < n_entries; i++) {
-        int32_t len = 0, ncall = 0, nval = 0;
-        char name[256];
-        ok = fread(&len, 4, 1, f) == 1 && len > 0 && len < (int32_t)sizeof name && fread(name, 1, (size_t)len, f) == (size_t)len &&
-             fread(&ncall, 4, 1, f) == 1 && fread(&nval, 4, 1, f) == 1 && nval > 0 && nval < (1 << 26);
-        if (!ok) break;
-        qim_entry *e = qim_add(im, name, (size_t)len, nval);
-        if (!e) { ok = false; break; }
-        ok = fread(e->values, sizeof(float), (size_t)nval, f) == (size_t)nval;
-        if (ok && ncall > 0)
-            for (int32_t k = 0; k < nval; k++) e->values[k] /= (float)ncall;
-    }
-    int32_t chunks = 0, dlen = 0;
-    if (ok && fread(&chunks, 4, 1, f) == 1) {
-        im->chunk_count = chunks;
-        if (fread(&dlen, 4, 1, f) == 1 && dlen > 0) {
-            size_t keep = (size_t)dlen < sizeof im->dataset - 1 ? (size_t)dlen : sizeof im->dataset - 1;
-            if (fread(im->dataset, 1, keep, f) != keep) im->dataset[0] = 0;
-        }
-    }
-    fclose(f);
-    if (!ok) snprintf(err, errlen, "%s: not a GGUF imatrix and not a valid legacy imatrix file", path);
-    return ok;
-}
-
-/* llama.cpp's imatrix GGUF: per weight `NAME.in_sum2` (F32 [ne0, n_mat]) and `NAME.counts` (F32 [1, n_mat]);
- * the importance of column i of matrix j is in_sum2[j][i] / round(counts[j]) (1 where the count is 0). */
-static bool qim_load(qim_file *im, const char *path, char *err, size_t errlen) {
-    memset(im, 0, sizeof *im);
-    gguf_file g;
-    gguf_error ge;
-    gguf_status st = gguf_open(path, true, &g, &ge);
-    if (st == GGUF_E_MAGIC) return qim_load_legacy(im, path, err, errlen);
-    if (st != GGUF_OK) { snprintf(err, errlen, "imatrix %s: %s", path, ge.msg); return false; }
-    const gguf_value *ds = NULL;
-    if (gguf_get_arr(&g, "imatrix.datasets", &ds) == GGUF_OK && ds->arr.elem_type == GGUF_TYPE_STRING && ds->arr.n > 0) {
-        size_t keep = ds->arr.strs[0].len < sizeof im->dataset - 1 ? (size_t)ds->arr.strs[0].len : sizeof im->dataset - 1;
-        memcpy(im->dataset, ds->arr.strs[0].ptr, keep);
-        im->dataset[keep] = 0;
-    }
-    int64_t chunks = 0;
-    if (gguf_get_int(&g, "imatrix.chunk_count", &chunks) == GGUF_OK) im->chunk_count = (int)chunks;
-    bool ok = true;
-    for (uint64_t i = 0; ok && i < g.n_tensors; i++) {
-        const gguf_tensor *sums = &g.tensors[i];
-        size_t nl = strlen(sums->name);
-        if (nl <= 8 || strcmp(sums->name + nl - 8, ".in_sum2") != 0) continue;
-        char cname[GGUF_MAX_NAME + 8];
-        snprintf(cname, sizeof cname, "%.*s.counts", (int)(nl - 8), sums->name);
-        const gguf_tensor *counts = gguf_find_tensor(&g, cname);
-        if (!counts || sums->type != LLMPI_TYPE_F32 || counts->type != LLMPI_TYPE_F32 || counts->n_elements < 1 ||
-            sums->n_elements % counts->n_elements != 0) {
-            snprintf(err, errlen, "imatrix %s: %s has no matching F32 .counts tensor", path, sums->name);
-            ok = false;
-            break;
-        }
-        qim_entry *e = qim_add(im, sums->name, nl - 8, sums->n_elements);
-        if (!e) { snprintf(err, errlen, "out of memory"); ok = false; break; }
-        const int64_t n_mat = counts->n_elements, ne0 = sums->n_elements / n_mat;
-        for (int64_t j = 0; j < n_mat; j++) {
-            float c;
-            memcpy(&c, (const uint8_t *)counts->data + 4 * j, 4);
-            const float count = (float)lroundf(c);
-            for (int64_t k = 0; k < ne0; k++) {
-                float s;
-                memcpy(&s, (const uint8_t *)sums->data + 4 * (j * ne0 + k), 4);
-                e->values[j * ne0 + k] = count > 0 ? s / count : 1.0f;
-            }
-        }
-        for (int64_t k = 0; k < e->n; k++)
-            if (!isfinite(e->values[k])) {
-                snprintf(err, errlen, "imatrix %s: non-finite value for %s", path, e->name);
-                ok = false;
-                break;
-            }
-    }
-    gguf_free(&g);
-    if (ok && im->n == 0) { snprintf(err, errlen, "imatrix %s: no *.in_sum2 / *.counts tensors", path); ok = false; }
-    return ok;
 }
 
 /* ---- source: a GGUF file or a synthetic model ----------------------------------------------- */
@@ -487,7 +355,7 @@ typedef struct {
     source    *src;
     tensor_job *jobs;
     size_t     n_jobs;
-    qim_file   im;
+    imatrix_data im;
     bool       have_imatrix;
     llmpi_pool *pool;
     uint32_t   alignment;
@@ -829,11 +697,12 @@ static bool build_plan(context *c, char *err, size_t errlen) {
             j->ternarize = ternary_arch || t->type == LLMPI_TYPE_I2_S;
         }
         if (c->have_imatrix) {
-            const qim_entry *e = qim_find(&c->im, t->name);
+            const imatrix_entry_data *e = imatrix_data_find(&c->im, t->name);
             if (e) {
-                if (e->n == t->ne[0] * t->ne[2]) j->imatrix = e->values;
+                const int64_t n_values = e->n_per_mat * e->n_mat;
+                if (n_values == t->ne[0] * t->ne[2]) j->imatrix = e->importance;
                 else if (strcmp(t->name, "token_embd.weight") != 0) {
-                    snprintf(err, errlen, "imatrix has %" PRId64 " values for %s, the tensor has %" PRId64 " columns", e->n, t->name,
+                    snprintf(err, errlen, "imatrix has %" PRId64 " values for %s, the tensor has %" PRId64 " columns", n_values, t->name,
                              t->ne[0] * t->ne[2]);
                     return false;
                 }
@@ -864,11 +733,13 @@ static gguf_writer *make_writer(const context *c) {
     gguf_writer_set_u32(w, "general.quantization_version", QUANT_VERSION);
     gguf_writer_set_u32(w, "general.file_type", (uint32_t)c->opt->plan.preset->ftype);
     if (c->have_imatrix) {
-        char file[128];
+        /* llama-quantize passes these strings as KV overrides, whose values hold at most 127 bytes. */
+        char file[128], dataset[128];
         snprintf(file, sizeof file, "%s", c->opt->imatrix_path);
         gguf_writer_set_str(w, "quantize.imatrix.file", file);
-        if (c->im.dataset[0]) gguf_writer_set_str(w, "quantize.imatrix.dataset", c->im.dataset);
-        gguf_writer_set_u32(w, "quantize.imatrix.entries_count", (uint32_t)c->im.n);
+        snprintf(dataset, sizeof dataset, "%s", c->im.n_datasets > 0 ? c->im.datasets[0] : "");
+        if (dataset[0]) gguf_writer_set_str(w, "quantize.imatrix.dataset", dataset);
+        gguf_writer_set_u32(w, "quantize.imatrix.entries_count", (uint32_t)c->im.n_entries);
         if (c->im.chunk_count > 0) gguf_writer_set_u32(w, "quantize.imatrix.chunks_count", (uint32_t)c->im.chunk_count);
     }
     for (size_t i = 0; i < c->n_jobs; i++) {
@@ -1049,7 +920,7 @@ int main(int argc, char **argv) {
         if (gguf_get_int(&src.g, "general.alignment", &a) == GGUF_OK && a > 0 && (a & (a - 1)) == 0) c.alignment = (uint32_t)a;
     }
     if (opt.imatrix_path) {
-        if (!qim_load(&c.im, opt.imatrix_path, err, sizeof err)) {
+        if (!imatrix_load(opt.imatrix_path, &c.im, err, sizeof err)) {
             die_msg("%s", err);
             source_close(&src);
             qp_options_free(&opt.plan);
@@ -1073,7 +944,7 @@ int main(int argc, char **argv) {
         goto done;
     }
     if (c.have_imatrix && !opt.quiet)
-        fprintf(stderr, "imatrix: %zu entries from %s (%d chunks)\n", c.im.n, opt.imatrix_path, c.im.chunk_count);
+        fprintf(stderr, "imatrix: %zu entries from %s (%d chunks)\n", c.im.n_entries, opt.imatrix_path, c.im.chunk_count);
     size_t n_fallback = 0, n_no_imatrix = 0;
     for (size_t i = 0; i < c.n_jobs; i++) {
         const tensor_job *j = &c.jobs[i];
@@ -1130,7 +1001,7 @@ done:
     gguf_writer_free(w);
     if (c.pool) pool_free(c.pool);
     free(c.jobs);
-    if (c.have_imatrix) qim_free(&c.im);
+    if (c.have_imatrix) imatrix_data_free(&c.im);
     source_close(&src);
     qp_options_free(&opt.plan);
     return rc;
