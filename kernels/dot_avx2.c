@@ -18,6 +18,7 @@
  * the operands used here. */
 #include "cpu_features.h"
 #include "blocks.h"
+#include "block_unpack.h"
 #include "ref.h"
 
 #include <immintrin.h>
@@ -30,12 +31,6 @@ static inline float load_f16(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, sizeof h);
     return _cvtsh_ss(h);
-}
-
-static inline float load_f32(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, sizeof f);
-    return f;
 }
 
 static inline __m256i load32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
@@ -134,15 +129,6 @@ static void dot_f16(int64_t n, float *restrict s, const void *restrict vx, const
 /* BF16 x BF16: bf16 -> f32 is a 16-bit left shift (exact); products of two bf16 are exact in f32. */
 static inline __m256 bf16x8_to_f32(const uint8_t *p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load16(p)), 16));
-}
-
-static inline float bf16_to_f32(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, sizeof h);
-    const uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
 }
 
 static void dot_bf16(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
@@ -274,33 +260,6 @@ enum {
     TQ1_QS = offsetof(block_tq1_0, qs), TQ1_QH = offsetof(block_tq1_0, qh), TQ1_D = offsetof(block_tq1_0, d),
     TQ2_QS = offsetof(block_tq2_0, qs), TQ2_D = offsetof(block_tq2_0, d),
 };
-
-/* Q4_K / Q5_K 12-byte scale field -> 16 bytes: sc0..sc7 then m0..m7 (all 6-bit). Bytes 0-3 of the
- * field hold sc0..3 (low 6 bits) and the top 2 bits of sc4..7; bytes 4-7 the same for m; bytes 8-11
- * hold the low nibbles of sc4..7 (low half) and m4..7 (high half). Done on 32-bit words. */
-static inline void unpack_k4_scales(const uint8_t *packed, uint8_t out[16]) {
-    uint32_t w[3], o[4];
-    memcpy(w, packed, 12);
-    const uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
-    o[0] = w[0] & low6;                                              /* sc0..3 */
-    o[1] = (w[2] & low4) | (((w[0] >> 6) & low2) << 4);             /* sc4..7 */
-    o[2] = w[1] & low6;                                              /* m0..3 */
-    o[3] = ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4);      /* m4..7 */
-    memcpy(out, o, 16);
-}
-
-/* Q3_K 12-byte scale field -> 16 unsigned 6-bit values (subtract 32 for the signed scale).
- * Scale s: low 4 bits = lo(S[s]) (s < 8) or hi(S[s-8]); high 2 bits = bits 2*(s/4).. of S[8 + s%4]. */
-static inline void unpack_q3k_scales(const uint8_t *packed, uint8_t out[16]) {
-    uint32_t w[3], o[4];
-    memcpy(w, packed, 12);
-    const uint32_t low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
-    o[0] = (w[0] & low4) | ((w[2] & low2) << 4);
-    o[1] = (w[1] & low4) | (((w[2] >> 2) & low2) << 4);
-    o[2] = ((w[0] >> 4) & low4) | (((w[2] >> 4) & low2) << 4);
-    o[3] = ((w[1] >> 4) & low4) | (((w[2] >> 6) & low2) << 4);
-    memcpy(out, o, 16);
-}
 
 /* Scale vectors for 16-element sub-blocks: given 16 scale bytes in both 128-bit lanes, the int16
  * vector [scale[s] x8 | scale[s+1] x8]. `pick` starts as below and advances by 2 per pair (each

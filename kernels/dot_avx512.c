@@ -11,6 +11,7 @@
  * _mm512_dpwssd_epi32(acc, a, b) adds s16 x s16 pairs into int32 (also exact for our operands). */
 #include "cpu_features.h"
 #include "blocks.h"
+#include "block_unpack.h"
 
 #include <immintrin.h>
 #include <stddef.h>
@@ -20,12 +21,6 @@ static inline float load_f16(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, sizeof h);
     return _cvtsh_ss(h);
-}
-
-static inline float load_f32(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, sizeof f);
-    return f;
 }
 
 static inline __m256i load32(const uint8_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
@@ -176,18 +171,6 @@ PAIR_DOT(dot_q4_0_q8_0, q4_0_pair, sizeof(block_q4_0), sizeof(block_q8_0), q4_0_
 PAIR_DOT(dot_q8_0_q8_0, q8_0_pair, sizeof(block_q8_0), sizeof(block_q8_0), q8_0_single)
 
 /* ---- Q4_K, TQ2_0: one 256-element super-block in four registers ---------------------------------- */
-
-/* See dot_avx2.c unpack_k4_scales: 12 packed bytes -> sc0..7, m0..7. */
-static inline void unpack_k4_scales(const uint8_t *packed, uint8_t out[16]) {
-    uint32_t w[3], o[4];
-    memcpy(w, packed, 12);
-    const uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
-    o[0] = w[0] & low6;
-    o[1] = (w[2] & low4) | (((w[0] >> 6) & low2) << 4);
-    o[2] = w[1] & low6;
-    o[3] = ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4);
-    memcpy(out, o, 16);
-}
 
 /* Q4_K: register g holds sub-blocks 2g (low nibbles of qs[32g..32g+31]) and 2g+1 (high nibbles).
  * maddubs c*a pairs <= 2*15*127 = 3810 (no saturation), dpwssd with the sub-block scale (<= 63):

@@ -19,6 +19,7 @@
 
 #if defined(__aarch64__)
 #include "blocks.h"
+#include "block_unpack.h"
 #include "ref.h"
 
 #include <arm_neon.h>
@@ -36,12 +37,6 @@ static inline float load_f16(const uint8_t *p) {
     __fp16 h;
     memcpy(&h, p, sizeof h);
     return (float)h;
-}
-
-static inline float load_f32(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, sizeof f);
-    return f;
 }
 
 /* Byte loads have no alignment requirement; typed views are reinterpreted from them. */
@@ -132,15 +127,6 @@ static void dot_f16(int64_t n, float *restrict s, const void *restrict vx, const
 }
 
 /* BF16: widening is a 16-bit shift (exact), products exact in f32. */
-static inline float bf16_to_f32(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, sizeof h);
-    const uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 static void dot_bf16(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const uint8_t *x = vx, *y = vy;
     float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
@@ -280,29 +266,6 @@ enum {
     TQ1_QS = offsetof(block_tq1_0, qs), TQ1_QH = offsetof(block_tq1_0, qh), TQ1_D = offsetof(block_tq1_0, d),
     TQ2_QS = offsetof(block_tq2_0, qs), TQ2_D = offsetof(block_tq2_0, d),
 };
-
-/* Same unpacking as dot_avx2.c (see the comments there). */
-static inline void unpack_k4_scales(const uint8_t *packed, uint8_t out[16]) {
-    uint32_t w[3], o[4];
-    memcpy(w, packed, 12);
-    const uint32_t low6 = 0x3F3F3F3Fu, low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
-    o[0] = w[0] & low6;
-    o[1] = (w[2] & low4) | (((w[0] >> 6) & low2) << 4);
-    o[2] = w[1] & low6;
-    o[3] = ((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4);
-    memcpy(out, o, 16);
-}
-
-static inline void unpack_q3k_scales(const uint8_t *packed, uint8_t out[16]) {
-    uint32_t w[3], o[4];
-    memcpy(w, packed, 12);
-    const uint32_t low4 = 0x0F0F0F0Fu, low2 = 0x03030303u;
-    o[0] = (w[0] & low4) | ((w[2] & low2) << 4);
-    o[1] = (w[1] & low4) | (((w[2] >> 2) & low2) << 4);
-    o[2] = ((w[0] >> 4) & low4) | (((w[2] >> 4) & low2) << 4);
-    o[3] = ((w[1] >> 4) & low4) | (((w[2] >> 6) & low2) << 4);
-    memcpy(out, o, 16);
-}
 
 /* sum_s scale_s * bsums_s over the 16 sub-blocks of 16 (int16 scales). |.| <= 16 * 128 * 2032. */
 static inline int32_t scaled_bsums(int16x8_t sc_lo, int16x8_t sc_hi, const uint8_t *bsums) {
