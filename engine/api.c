@@ -325,12 +325,19 @@ llmpi_status llmpi_generate(llmpi_context *c, llmpi_sampler *s, const int32_t *p
                         n_prompt, n_predict, c->p.n_ctx, c->n_past);
         return LLMPI_ERR_CONTEXT_FULL;
     }
-    for (int i = 0; i < n_prompt; i++) llmpi_sampler_accept(s, prompt[i]);
-    double t0 = llmpi_time_seconds();
-    llmpi_status r = llmpi_eval(c, prompt, n_prompt, err);
-    if (r != LLMPI_OK) return r;
+    llmpi_status r = LLMPI_OK;
     double t1 = llmpi_time_seconds();
-    st.prompt_seconds = t1 - t0;
+    if (n_prompt > 0) {
+        for (int i = 0; i < n_prompt; i++) llmpi_sampler_accept(s, prompt[i]);
+        const double t0 = t1;
+        r = llmpi_eval(c, prompt, n_prompt, err);
+        if (r != LLMPI_OK) return r;
+        t1 = llmpi_time_seconds();
+        st.prompt_seconds = t1 - t0;
+    } else if (!llmpi_get_logits(c, -1)) {
+        llmpi_set_error(err, LLMPI_ERR_INVALID_ARG, "no prompt given and nothing evaluated yet to continue from");
+        return LLMPI_ERR_INVALID_ARG;
+    }
 
     const llmpi_model *m = c->model;
     tokenizer_stream ts;

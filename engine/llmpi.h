@@ -159,7 +159,10 @@ typedef struct {
 } llmpi_gen_stats;
 
 /* Evaluates the prompt, then samples up to n_predict tokens (stopping at end-of-generation tokens
- * unless ignore_eog), calling cb for each. A cancelled run returns LLMPI_OK with stopped_by_callback. */
+ * unless ignore_eog), calling cb for each. A cancelled run returns LLMPI_OK with stopped_by_callback.
+ * n_prompt == 0 continues from the context as it is: sampling starts from the logits of the last
+ * llmpi_eval (LLMPI_ERR_INVALID_ARG if nothing has been evaluated); prompt tokens evaluated that way are
+ * not in the sampler's repetition window unless the caller accepted them. */
 llmpi_status llmpi_generate(llmpi_context *ctx, llmpi_sampler *s, const int32_t *prompt, int n_prompt,
                             int n_predict, bool ignore_eog, llmpi_token_cb cb, void *user,
                             llmpi_gen_stats *stats, llmpi_error *err);

@@ -281,6 +281,16 @@ static void check_generation(void) {
     }
     t_end();
 
+    t_begin("--dump-logits then generation: same text as a plain run");
+    snprintf(args, sizeof args, "'%s' -p 'Once upon a time' -n 30 --temp 0 2>/dev/null", stories);
+    char *plain = run(args, &st);
+    snprintf(args, sizeof args, "'%s' -p 'Once upon a time' -n 30 --temp 0 --dump-logits '%s' 2>/dev/null", stories, lp);
+    char *dumped = run(args, &st);
+    CHECK(st == 0 && strcmp(plain, dumped) == 0, "exit %d:\n%s\nvs\n%s", st, plain, dumped);
+    free(plain);
+    free(dumped);
+    t_end();
+
     t_begin("same seed, same text (sampling)");
     snprintf(args, sizeof args, "'%s' -p 'Once upon a time' -n 40 --temp 0.9 --seed 7 2>/dev/null", stories);
     char *a = run(args, &st);

@@ -216,6 +216,44 @@ static void check_greedy(const char *stem) {
     t_end();
 }
 
+static bool record_token(int32_t token, const char *text, int len, void *user) {
+    int32_t **out = user;
+    if (token >= 0) *(*out)++ = token;
+    return true;
+}
+
+/* llmpi_generate(n_prompt = 0) after llmpi_eval(prompt) continues exactly like generate(prompt). */
+static void check_generate_continuation(void) {
+    t_begin("generate continues from an evaluated prompt (n_prompt = 0)");
+    llmpi_error err;
+    llmpi_model *m = NULL;
+    if (llmpi_model_load(t_shared("fixtures/real/stories260K.gguf"), NULL, &m, &err) != LLMPI_OK) {
+        CHECK(0, "%s", err.msg);
+        t_end();
+        return;
+    }
+    int32_t prompt[16], a[24] = { 0 }, b[24] = { 0 };
+    const int np = llmpi_tokenize(m, "Once upon a time", -1, true, false, prompt, 16, &err);
+    llmpi_sampler_params sp = llmpi_sampler_default_params();
+    sp.temp = 0;
+    llmpi_context *ctx = NULL;
+    CHECK(llmpi_context_create(m, NULL, &ctx, &err) == LLMPI_OK, "%s", err.msg);
+    llmpi_sampler *s = llmpi_sampler_create(&sp);
+    int32_t *pa = a, *pb = b;
+    CHECK(llmpi_generate(ctx, s, prompt, np, 20, true, record_token, &pa, NULL, &err) == LLMPI_OK, "%s", err.msg);
+    llmpi_kv_clear(ctx);
+    CHECK(llmpi_eval(ctx, prompt, np, &err) == LLMPI_OK, "%s", err.msg);
+    llmpi_gen_stats st;
+    CHECK(llmpi_generate(ctx, s, NULL, 0, 20, true, record_token, &pb, &st, &err) == LLMPI_OK, "%s", err.msg);
+    CHECK(pa - a == 20 && pb - b == 20 && memcmp(a, b, sizeof a) == 0, "continuation differs from a full run");
+    CHECK(st.n_prompt == 0 && st.prompt_seconds == 0 && llmpi_n_past(ctx) == np + 19, "stats/n_past: %d %d",
+          st.n_prompt, llmpi_n_past(ctx));
+    llmpi_sampler_free(s);
+    llmpi_context_free(ctx);
+    llmpi_model_free(m);
+    t_end();
+}
+
 static void check_api_errors(void) {
     t_begin("API errors: context overflow, bad ids, negative n_predict");
     llmpi_error err;
@@ -242,6 +280,8 @@ static void check_api_errors(void) {
     llmpi_sampler *s = llmpi_sampler_create(NULL);
     CHECK(llmpi_generate(ctx, s, toks, 2, -1, false, NULL, NULL, NULL, &err) == LLMPI_ERR_INVALID_ARG, "negative n");
     CHECK(llmpi_generate(ctx, s, toks, 4, 5, false, NULL, NULL, NULL, &err) == LLMPI_ERR_CONTEXT_FULL, "gen overflow");
+    CHECK(llmpi_generate(ctx, s, NULL, 0, 2, false, NULL, NULL, NULL, &err) == LLMPI_ERR_INVALID_ARG,
+          "n_prompt 0 with nothing evaluated must be refused");
     llmpi_sampler_free(s);
     llmpi_context_free(ctx);
     llmpi_model_free(m);
@@ -311,6 +351,7 @@ int main(void) {
     check_logits("llama-tiny-Q4_K_M", 2, 5);
     check_greedy("stories260K");
     check_api_errors();
+    check_generate_continuation();
     check_determinism();
     return t_summary();
 }

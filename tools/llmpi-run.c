@@ -196,7 +196,7 @@ int main(int argc, char **argv) {
 
     cp.logits_all = dump_logits != NULL;
     if (llmpi_context_create(model, &cp, &ctx, &err) != LLMPI_OK) cli_die("%s", err.msg);
-    if (n_toks + (dump_logits ? 0 : n_predict) > llmpi_n_ctx(ctx))
+    if (n_toks + n_predict > llmpi_n_ctx(ctx))
         cli_die("prompt of %d tokens + %d to generate does not fit in the context of %d tokens (use -c)", n_toks,
             n_predict, llmpi_n_ctx(ctx));
 
@@ -234,17 +234,19 @@ int main(int argc, char **argv) {
         st.prompt_seconds = llmpi_time_seconds() - t0;
         st.n_prompt = n_toks;
         write_logits(dump_logits, ctx, toks, n_toks, llmpi_model_n_vocab(model));
-        if (n_predict > 0) {
-            /* Continue generating from the evaluated prompt: feed the last logits to the sampler loop. */
-            llmpi_kv_clear(ctx);
-        }
     }
     if (!dump_logits || n_predict > 0) {
         static llmpi_sampler *smp;
         smp = llmpi_sampler_create(&sp);
         if (!smp) cli_die("out of memory");
-        if (llmpi_generate(ctx, smp, toks, n_toks, n_predict, ignore_eos, print_token, ps, &st, &err) != LLMPI_OK)
+        /* After --dump-logits the prompt is already in the cache: generation continues from it. */
+        const int n_eval = dump_logits ? 0 : n_toks;
+        if (dump_logits) for (int i = 0; i < n_toks; i++) llmpi_sampler_accept(smp, toks[i]);
+        llmpi_gen_stats gs;
+        if (llmpi_generate(ctx, smp, toks, n_eval, n_predict, ignore_eos, print_token, ps, &gs, &err) != LLMPI_OK)
             cli_die("%s", err.msg);
+        if (n_eval > 0) st = gs;
+        else { st.n_generated = gs.n_generated; st.gen_seconds = gs.gen_seconds; }
         llmpi_sampler_free(smp);
     }
     printf("\n");
