@@ -51,7 +51,7 @@ all: lib tools
 
 lib: $(LIBA)
 tools: $(TOOLS)
-tests: $(TESTS) $(BUILD)/api-example
+tests: $(TESTS) $(BUILD)/api-example $(BUILD)/tests/bench_kernels
 
 # The embedding example from docs/, built exactly as a user would (only llmpi.h and the library).
 $(BUILD)/api-example: docs/api-example.c $(LIBA)
@@ -107,10 +107,12 @@ fuzz:
 	build/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
 	  -artifact_prefix=build/fuzz/ build/fuzz/corpus build/fuzz/seeds
 
-# Kernel microbenchmarks: 4096x4096 matvec per weight type and kernel family (docs/kernels.md).
+# Kernel microbenchmarks through kern_matmul with a measured read-bandwidth roofline
+# (tests/bench_kernels.c, docs/kernels.md "make bench"); BENCH_ARGS e.g. "--quick --types q4_0".
 # End-to-end speed: ./llmpi-bench -m MODEL.gguf (docs/bench.md).
-bench: all tests
-	$(RUN) $(BUILD)/tests/test_kernels --bench
+BENCH_ARGS ?=
+bench: $(BUILD)/tests/bench_kernels
+	$(RUN) $(BUILD)/tests/bench_kernels $(BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin

@@ -84,6 +84,12 @@ llmpi_status llmpi_model_load(const char *path, const llmpi_model_params *params
     }
     llmpi_model *m = calloc(1, sizeof *m);
     if (!m) { llmpi_set_error(err, LLMPI_ERR_NOMEM, "out of memory"); return LLMPI_ERR_NOMEM; }
+    if (p.act_scheme != LLMPI_ACT_AUTO && p.act_scheme != LLMPI_ACT_GGML && p.act_scheme != LLMPI_ACT_BITNET) {
+        free(m);
+        llmpi_set_error(err, LLMPI_ERR_INVALID_ARG, "unknown activation scheme %d", (int)p.act_scheme);
+        return LLMPI_ERR_INVALID_ARG;
+    }
+    m->act_scheme = p.act_scheme;
     m->log = p.log;
     m->log_user = p.log_user;
     gguf_error ge;
@@ -144,6 +150,27 @@ int llmpi_model_n_embd(const llmpi_model *m) { return m->hp.n_embd; }
 int llmpi_model_n_layer(const llmpi_model *m) { return m->hp.n_layer; }
 uint64_t llmpi_model_n_params(const llmpi_model *m) { return m->n_params; }
 uint64_t llmpi_model_size(const llmpi_model *m) { return m->n_bytes; }
+
+const char *llmpi_act_scheme_name(llmpi_act_scheme s) {
+    switch (s) {
+    case LLMPI_ACT_AUTO: return "auto";
+    case LLMPI_ACT_GGML: return "ggml";
+    case LLMPI_ACT_BITNET: return "bitnet";
+    }
+    return "unknown";
+}
+
+int llmpi_act_scheme_from_name(const char *name) {
+    if (!name) return -1;
+    if (!strcmp(name, "auto")) return LLMPI_ACT_AUTO;
+    if (!strcmp(name, "ggml")) return LLMPI_ACT_GGML;
+    if (!strcmp(name, "bitnet")) return LLMPI_ACT_BITNET;
+    return -1;
+}
+
+const char *llmpi_model_act_scheme(const llmpi_model *m) {
+    return m->n_ternary ? llmpi_act_scheme_name(m->act_scheme) : "none";
+}
 
 void llmpi_model_type_mix(const llmpi_model *m, char *buf, size_t len) {
     int count[LLMPI_TYPE_COUNT] = { 0 };

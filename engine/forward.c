@@ -5,6 +5,7 @@
  * backend where it matters for logit parity (docs/formats.md §4.6): F16 KV cache, Q rounded to F16 before
  * Q·K, softmax probabilities rounded to F16 before P·V, RMS sums in double. */
 #include "model.h"
+#include "attention.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -60,7 +61,9 @@ llmpi_status forward_init(forward_state *fs, const llmpi_model *m, llmpi_pool *p
     fs->qkv = xalloc(B * (HD + 2 * KD) * sizeof(float));
     fs->hb = xalloc(B * 2 * F * sizeof(float));
     fs->hb2 = xalloc(B * F * sizeof(float));
-    fs->scores = xalloc((size_t)pool_n_threads(pool) * (size_t)n_ctx * sizeof(float));
+    const kern_attn_params ap = { .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
+                                  .n_ctx = n_ctx, .kv_f32 = kv_f32 };
+    fs->scores = xalloc_raw(kern_attention_scratch_bytes(&ap, pool_n_threads(pool))); /* kern_attention scratch */
     fs->cos_sin = xalloc(B * (size_t)hp->n_rot * sizeof(float));
     size_t scratch = weight_scratch(&m->output, 1);
     for (int il = 0; il < hp->n_layer; il++) {
@@ -100,67 +103,26 @@ static void matmul(forward_state *fs, const model_weight *w, const float *x, int
     }
 }
 
-static float kv_get(const forward_state *fs, const void *cache, size_t idx) {
-    return fs->kv_f32 ? ((const float *)cache)[idx] : quant_f16_to_f32(((const uint16_t *)cache)[idx]);
-}
-
-static void kv_put(const forward_state *fs, void *cache, size_t idx, float v) {
-    if (fs->kv_f32) ((float *)cache)[idx] = v;
-    else ((uint16_t *)cache)[idx] = quant_f32_to_f16(v);
-}
-
-/* ---- attention: one (token, head) pair per work item ------------------------------------------ */
-typedef struct {
-    forward_state *fs;
-    int layer, n, pos0;
-    float scale;         /* applied to Q·K before softcap/softmax */
-    int window;          /* sliding window (0 = full causal) */
-} attn_job;
-
-static void attention_task(void *argp, int ith, int nth) {
-    attn_job *j = argp;
-    forward_state *fs = j->fs;
+/* ---- attention: kernels/attention.c (tiled over KV head x query block, threaded) ---------------- */
+static void attention(forward_state *fs, int il, int n, int pos0) {
     const model_hparams *hp = &fs->model->hp;
-    const int H = hp->n_head, Hk = hp->n_head_kv, D = hp->head_dim, group = H / Hk;
-    const size_t KD = (size_t)Hk * (size_t)D, HD = (size_t)H * (size_t)D;
-    const size_t layer_off = (size_t)j->layer * (size_t)fs->n_ctx * KD;
-    float *scores = fs->scores + (size_t)ith * (size_t)fs->n_ctx;
-    const int64_t n_items = (int64_t)j->n * H;
-    for (int64_t item = pool_chunk_next(fs->pool); item < n_items; item = pool_chunk_next(fs->pool)) {
-        const int t = (int)(item / H), h = (int)(item % H), kvh = h / group;
-        const int pos = j->pos0 + t;
-        const float *q = fs->q + (size_t)t * HD + (size_t)h * (size_t)D;
-        float qr[1024]; /* head_dim <= 1024 is checked at load */
-        float *qh = qr;
-        /* With an F16 cache llama.cpp converts Q to F16 (the F16 vec_dot_type) before Q·K. */
-        const float qscale = fs->model->arch->q_prescale ? j->scale : 1.0f;
-        for (int d = 0; d < D; d++) {
-            const float qd = q[d] * qscale;
-            qh[d] = fs->kv_f32 ? qd : quant_f16_to_f32(quant_f32_to_f16(qd));
-        }
-        const float score_scale = fs->model->arch->q_prescale ? 1.0f : j->scale;
-        const int start = j->window > 0 && pos - j->window + 1 > 0 ? pos - j->window + 1 : 0;
-        for (int p = start; p <= pos; p++) {
-            const size_t base = layer_off + (size_t)p * KD + (size_t)kvh * (size_t)D;
-            float s = 0.0f;
-            for (int d = 0; d < D; d++) s += qh[d] * kv_get(fs, fs->k_cache, base + (size_t)d);
-            s *= score_scale;
-            if (hp->attn_softcap > 0.0f) s = hp->attn_softcap * tanhf(s / hp->attn_softcap);
-            scores[p - start] = s;
-        }
-        const int n_keys = pos - start + 1;
-        kern_softmax(scores, n_keys);
-        float *out = fs->att + (size_t)t * HD + (size_t)h * (size_t)D;
-        for (int d = 0; d < D; d++) out[d] = 0.0f;
-        for (int p = start; p <= pos; p++) {
-            /* llama.cpp multiplies V by the probabilities converted to F16 (F16 V cache). */
-            float w = scores[p - start];
-            if (!fs->kv_f32) w = quant_f16_to_f32(quant_f32_to_f16(w));
-            const size_t base = layer_off + (size_t)p * KD + (size_t)kvh * (size_t)D;
-            for (int d = 0; d < D; d++) out[d] += w * kv_get(fs, fs->v_cache, base + (size_t)d);
-        }
-    }
-    (void)nth;
+    const size_t KD = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+    const size_t layer_off = (size_t)il * (size_t)fs->n_ctx * KD * (fs->kv_f32 ? sizeof(float) : sizeof(uint16_t));
+    const float scale = 1.0f / sqrtf((float)hp->head_dim);
+    const bool prescale = fs->model->arch->q_prescale;
+    const kern_attn_params ap = {
+        .n_q = n, .pos0 = pos0, .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
+        .n_ctx = fs->n_ctx,
+        .window = fs->model->arch->swa_even_layers && il % 2 == 0 ? hp->swa_window : 0,
+        .kv_f32 = fs->kv_f32,
+        .q_scale = prescale ? scale : 1.0f,   /* phi3/gemma2 scale Q before its f16 rounding */
+        .score_scale = prescale ? 1.0f : scale,
+        .softcap = hp->attn_softcap,
+        .probs_f32 = fs->model->act_scheme == LLMPI_ACT_BITNET,   /* bitnet.cpp numerics (docs/models.md) */
+        .q = fs->q, .k = (const char *)fs->k_cache + layer_off, .v = (const char *)fs->v_cache + layer_off,
+        .out = fs->att,
+    };
+    kern_attention(fs->pool, &ap, fs->scores);
 }
 
 static void apply_rope(forward_state *fs, int n, int pos0) {
@@ -218,17 +180,15 @@ void forward_batch(forward_state *fs, const int32_t *tokens, int n, int pos0, fl
 
         /* Store K and V for positions pos0..pos0+n-1; attention then reads them back from the cache
          * (rounded to F16 like llama.cpp's cache), including the current batch's own tokens. */
-        const size_t layer_off = (size_t)il * (size_t)fs->n_ctx * KD;
-        for (int t = 0; t < n; t++) {
-            const size_t base = layer_off + (size_t)(pos0 + t) * KD;
-            for (size_t i = 0; i < KD; i++) {
-                kv_put(fs, fs->k_cache, base + i, fs->k[(size_t)t * KD + i]);
-                kv_put(fs, fs->v_cache, base + i, fs->v[(size_t)t * KD + i]);
-            }
+        const size_t base = ((size_t)il * (size_t)fs->n_ctx + (size_t)pos0) * KD; /* elements */
+        if (fs->kv_f32) {
+            memcpy((float *)fs->k_cache + base, fs->k, (size_t)n * KD * sizeof(float));
+            memcpy((float *)fs->v_cache + base, fs->v, (size_t)n * KD * sizeof(float));
+        } else { /* rows of consecutive positions are contiguous in the cache: one conversion each */
+            kern_f32_to_f16_row(fs->k, (uint16_t *)fs->k_cache + base, (int64_t)n * (int64_t)KD);
+            kern_f32_to_f16_row(fs->v, (uint16_t *)fs->v_cache + base, (int64_t)n * (int64_t)KD);
         }
-        attn_job aj = { fs, il, n, pos0, 1.0f / sqrtf((float)D), 0 };
-        if (arch->swa_even_layers && il % 2 == 0) aj.window = hp->swa_window;
-        pool_run(fs->pool, attention_task, &aj);
+        attention(fs, il, n, pos0);
 
         float *att_in = fs->att;
         if (l->attn_sub_norm) {
@@ -257,14 +217,16 @@ void forward_batch(forward_state *fs, const int32_t *tokens, int n, int pos0, fl
         for (int t = 0; t < n; t++) {
             const float *g = gate + (size_t)t * (size_t)ld, *u = up + (size_t)t * (size_t)ld;
             float *o = fs->hb2 + (size_t)t * F; /* may alias u for the unfused case: same index, read first */
-            for (int i = 0; i < F; i++) {
-                float a;
-                switch (arch->ffn_act) {
-                case FFN_ACT_GELU: a = kern_gelu(g[i]); break;
-                case FFN_ACT_RELU2: a = g[i] > 0.0f ? g[i] * g[i] : 0.0f; break;
-                default: a = kern_silu(g[i]); break;
+            /* Whole-row activations with ggml's numerics (ggml_vec_swiglu_f32 / _geglu_f32). */
+            switch (arch->ffn_act) {
+            case FFN_ACT_GELU: kern_geglu(o, g, u, F); break;
+            case FFN_ACT_RELU2:
+                for (int i = 0; i < F; i++) {
+                    const float a = g[i] > 0.0f ? g[i] * g[i] : 0.0f; /* relu, sqr, then mul */
+                    o[i] = a * u[i];
                 }
-                o[i] = a * u[i];
+                break;
+            default: kern_swiglu(o, g, u, F); break;
             }
             if (l->ffn_sub_norm) kern_rmsnorm(o, o, l->ffn_sub_norm, F, hp->rms_eps);
         }

@@ -49,9 +49,19 @@ typedef void (*llmpi_log_fn)(llmpi_log_level level, const char *msg, void *user)
 /* ---- model ---------------------------------------------------------------------------------- */
 typedef struct llmpi_model llmpi_model;
 
+/* How activations are quantized for ternary weight matrices (TQ1_0, TQ2_0, I2_S; docs/models.md):
+ *   LLMPI_ACT_GGML:   Q8_K blocks (256 values, one f32 scale each) - what llama.cpp computes for
+ *                     TQ1_0/TQ2_0, so its logits are reproduced;
+ *   LLMPI_ACT_BITNET: I8_S, int8 with one absmax scale per token row - what the BitNet b1.58 papers
+ *                     train with and bitnet.cpp computes for I2_S;
+ *   LLMPI_ACT_AUTO:   per the file: BITNET if it holds any I2_S matrix, else GGML.
+ * Other weight types are not affected. */
+typedef enum { LLMPI_ACT_AUTO = 0, LLMPI_ACT_GGML = 1, LLMPI_ACT_BITNET = 2 } llmpi_act_scheme;
+
 typedef struct {
     bool use_mmap;          /* default true; false reads the weights into memory (--no-mmap) */
     bool vocab_only;        /* load only the tokenizer (works on vocab-only GGUF files) */
+    llmpi_act_scheme act_scheme; /* ternary matrices' activation scheme (default AUTO, see above) */
     llmpi_log_fn log;       /* optional */
     void *log_user;
 } llmpi_model_params;
@@ -70,6 +80,12 @@ uint64_t llmpi_model_n_params(const llmpi_model *m);    /* elements of all weigh
 uint64_t llmpi_model_size(const llmpi_model *m);        /* bytes of all weight tensors */
 /* Weight types present, e.g. "Q4_K:13 Q6_K:3 F32:5"; writes at most len bytes. */
 void     llmpi_model_type_mix(const llmpi_model *m, char *buf, size_t len);
+/* Activation scheme the model's ternary matrices use: "ggml", "bitnet", or "none" (no ternary
+ * matrices). */
+const char *llmpi_model_act_scheme(const llmpi_model *m);
+/* "auto" / "ggml" / "bitnet" <-> llmpi_act_scheme; the parser returns -1 for an unknown name. */
+const char *llmpi_act_scheme_name(llmpi_act_scheme s);
+int llmpi_act_scheme_from_name(const char *name);
 /* Comma-separated list of supported architectures. */
 const char *llmpi_supported_archs(void);
 

@@ -100,6 +100,37 @@ static llmpi_status need_float(const llmpi_model *m, const char *suffix, bool re
 /* ---- tensors ------------------------------------------------------------------------------ */
 static int tensor_is_2d(const gguf_tensor *t) { return t->ne[2] == 1 && t->ne[3] == 1; }
 
+static bool type_is_ternary(uint32_t t) {
+    return t == LLMPI_TYPE_TQ1_0 || t == LLMPI_TYPE_TQ2_0 || t == LLMPI_TYPE_I2_S;
+}
+
+/* Activation type of a ternary (or, under BITNET, F16) matrix under the model's scheme (llmpi.h llmpi_act_scheme):
+ * GGML -> Q8_K (TQ1_0/TQ2_0 natively, I2_S via vec_dot_i2_s_q8_K), BITNET -> I8_S (I2_S natively,
+ * TQ1_0/TQ2_0 via vec_dot_tq*_i8_s). act_type 0 keeps the type table's own vec_dot_type. */
+static llmpi_status select_act_type(llmpi_model *m, model_weight *w, llmpi_error *err) {
+    const uint32_t t = w->m.type;
+    /* bitnet.cpp numerics: its fork multiplies F16 matrices (the tied F16 output of its I2_S files) by the
+     * f32 activations as they are; llama.cpp rounds them to F16 first (the F16 vec_dot_type). */
+    if (t == LLMPI_TYPE_F16 && m->act_scheme == LLMPI_ACT_BITNET) {
+        w->m.act_type = LLMPI_TYPE_F32;
+        return LLMPI_OK;
+    }
+    if (!type_is_ternary(t)) return LLMPI_OK;
+    m->n_ternary++;
+    const uint32_t want = m->act_scheme == LLMPI_ACT_BITNET ? LLMPI_TYPE_I8_S : LLMPI_TYPE_Q8_K;
+    if (want == (uint32_t)quant_traits(t)->vec_dot_type) return LLMPI_OK;
+    if (quant_row_size(want, w->m.ne0) == 0 || !kern_vec_dot_for(t, want)) {
+        llmpi_set_error(err, LLMPI_ERR_UNSUPPORTED,
+                        "tensor '%s' (%s, rows of %lld) cannot take %s activations (activation scheme '%s'); "
+                        "use the other scheme", w->name ? w->name : "?", quant_type_name(t), (long long)w->m.ne0,
+                        quant_type_name(want), llmpi_act_scheme_name(m->act_scheme));
+        return err->code;
+    }
+    w->m.act_type = want;
+    return LLMPI_OK;
+}
+#define TRY_SCHEME(x) do { llmpi_status st_ = (x); if (st_ != LLMPI_OK) return st_; } while (0)
+
 static llmpi_status bind_matrix(llmpi_model *m, model_weight *w, const char *name, int64_t ne0, int64_t ne1,
                                 bool required, llmpi_error *err) {
     memset(w, 0, sizeof *w);
@@ -131,6 +162,7 @@ static llmpi_status bind_matrix(llmpi_model *m, model_weight *w, const char *nam
     w->m = (kern_matrix){ .data = t->data, .type = t->type, .ne0 = ne0, .ne1 = ne1,
                           .row_bytes = quant_row_size(t->type, ne0), .tensor_scale = 1.0f };
     if (t->type == LLMPI_TYPE_I2_S) w->m.tensor_scale = quant_i2s_tensor_scale(t->data, ne0 * ne1);
+    TRY_SCHEME(select_act_type(m, w, err));
 
     if (m->arch->weight_scales_ok) {
         /* BitNet: "blk.N.attn_q.weight" may come with "blk.N.attn_q.scale" [1] multiplying its output. */
@@ -235,6 +267,13 @@ static llmpi_status bind_hparams(llmpi_model *m, llmpi_error *err) {
 
 llmpi_status model_bind(llmpi_model *m, llmpi_error *err) {
     TRY(bind_hparams(m, err));
+    /* AUTO follows the file: bitnet.cpp's I2_S files were made for per-row int8 activations, llama.cpp's
+     * TQ1_0/TQ2_0 files for Q8_K blocks. One scheme for the whole model either way. */
+    if (m->act_scheme == LLMPI_ACT_AUTO) {
+        m->act_scheme = LLMPI_ACT_GGML;
+        for (uint64_t i = 0; i < m->file.n_tensors; i++)
+            if (m->file.tensors[i].type == LLMPI_TYPE_I2_S) m->act_scheme = LLMPI_ACT_BITNET;
+    }
     model_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd, H = hp->n_head, Hk = hp->n_head_kv, D = hp->head_dim, F = hp->n_ff;
 

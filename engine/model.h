@@ -89,6 +89,8 @@ struct llmpi_model {
     model_layer     *layers;
     float           *f32_arena;          /* owns every float* above */
     uint64_t         n_params, n_bytes;
+    llmpi_act_scheme act_scheme;         /* resolved (GGML or BITNET) for ternary matrices */
+    int              n_ternary;          /* ternary matrices bound (0: the scheme is moot) */
     llmpi_log_fn     log;
     void            *log_user;
 };
@@ -108,7 +110,7 @@ typedef struct {
     float *q, *k, *v, *att;        /* [B][H*D], [B][Hk*D], [B][Hk*D], [B][H*D] */
     float *qkv;                    /* [B][(H+2Hk)*D] phi3 */
     float *hb, *hb2;               /* [B][2F], [B][F] FFN hidden */
-    float *scores;                 /* [n_threads][n_ctx] attention scratch */
+    float *scores;                 /* kern_attention scratch (kern_attention_scratch_bytes) */
     float *cos_sin;                /* [B][n_rot] */
     void  *mm_scratch;             /* activation conversion buffer */
     size_t mm_scratch_bytes;

@@ -10,7 +10,7 @@
  *
  * Which types each family implements (see the kern_dots_* tables for the authoritative list):
  *   avx2:         F32 F16 BF16 Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_XS TQ1_0 TQ2_0 I2_S
- *   avx512:       Q4_0 Q8_0 Q4_K TQ2_0 F16 F32 (the rest: avx2)
+ *   avx512:       Q4_0 Q8_0 Q4_K TQ2_0 TQ1_0 I2_S F16 F32 (the rest: avx2); TQ1_0 and I2_S are in ternary_avx512.c
  *   neon:         same list as avx2 (vmull_s8 / vpadalq_s16 integer path)
  *   neon-dotprod: the integer types (SDOT); F32/F16/BF16 use the neon kernels
  *
@@ -137,6 +137,25 @@ quant_vec_dot_fn kern_vec_dot(uint32_t t) {
     if (!tr) return NULL;
     kern_family f = serving_family(t);
     return f == FAM_SCALAR ? tr->vec_dot : family_kernels[f][t];
+}
+
+/* Weight x activation pairs other than the type table's (the ternary cross pairs of the two
+ * activation schemes) are served by the scalar reference for now: no family table has them yet. */
+quant_vec_dot_fn kern_vec_dot_for(uint32_t w, uint32_t a) {
+    const quant_type_traits *tr = quant_traits(w);
+    if (!tr) return NULL;
+    if (a == 0 || a == (uint32_t)tr->vec_dot_type) return kern_vec_dot(w);
+    if (w == LLMPI_TYPE_F16 && a == LLMPI_TYPE_F32) {   /* bitnet.cpp numerics' F16 output matrix */
+        pthread_once(&init_once, init_dispatch);
+        const int f = atomic_load(&active_family);
+#if defined(__x86_64__)
+        if (f == FAM_AVX2 || f == FAM_AVX512) return kern_dot_f16_f32_avx2;
+#elif defined(__aarch64__)
+        if (f == FAM_NEON || f == FAM_NEON_DOTPROD) return kern_dot_f16_f32_neon;
+#endif
+        (void)f;   /* scalar family: the reference below */
+    }
+    return quant_vec_dot_for(w, a);
 }
 
 kern_vec_dot4_fn kern_vec_dot_4(uint32_t t) {

@@ -745,3 +745,32 @@ const kern_dot4_entry kern_dots4_avx2[] = {
     { LLMPI_TYPE_Q6_K, dot4_q6_K_q8_K },
     { LLMPI_TYPE_COUNT, NULL },
 };
+
+/* F16 weights x F32 activations (not a type-table pair: kern_vec_dot_for(F16, F32), used for the F16
+ * output matrix under bitnet.cpp's numerics, which multiply it by the unrounded f32 hidden state).
+ * Exact widening of the weights, f32 products and sums in 4 x 8 lanes; tail in f32. */
+void kern_dot_f16_f32_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const uint8_t *x = vx;
+    const float *y = vy;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    int64_t i = 0;
+#define W8(k) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + 2 * (i + (k)))))
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm256_fmadd_ps(W8(0), _mm256_loadu_ps(y + i), acc0);
+        acc1 = _mm256_fmadd_ps(W8(8), _mm256_loadu_ps(y + i + 8), acc1);
+        acc2 = _mm256_fmadd_ps(W8(16), _mm256_loadu_ps(y + i + 16), acc2);
+        acc3 = _mm256_fmadd_ps(W8(24), _mm256_loadu_ps(y + i + 24), acc3);
+    }
+    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(W8(0), _mm256_loadu_ps(y + i), acc0);
+#undef W8
+    const __m256 v = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    float sum = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+    for (; i < n; i++) {
+        uint16_t hv;
+        memcpy(&hv, x + 2 * i, sizeof hv);
+        sum += _cvtsh_ss(hv) * y[i];
+    }
+    *s = sum;
+}

@@ -12,6 +12,7 @@
 #include "cpu_features.h"
 #include "blocks.h"
 #include "block_unpack.h"
+#include "ternary.h"   /* h4: AVX-512 TQ1_0 / I2_S MAD kernels live in kernels/ternary_avx512.c */
 
 #include <immintrin.h>
 #include <stddef.h>
@@ -363,6 +364,8 @@ const kern_dot_entry kern_dots_avx512[] = {
     { LLMPI_TYPE_Q8_0, dot_q8_0_q8_0 },
     { LLMPI_TYPE_Q4_K, dot_q4_K_q8_K },
     { LLMPI_TYPE_TQ2_0, dot_tq2_0_q8_K },
+    { LLMPI_TYPE_TQ1_0, kern_dot_tq1_0_q8_K_avx512 },   /* kernels/ternary_avx512.c */
+    { LLMPI_TYPE_I2_S, kern_dot_i2_s_i8_s_avx512 },     /* kernels/ternary_avx512.c */
     { LLMPI_TYPE_COUNT, NULL },
 };
 

@@ -835,6 +835,26 @@ const kern_dot_entry kern_dots_neon_dotprod[] = {
 };
 #endif
 
+/* F16 weights x F32 activations (kern_vec_dot_for(F16, F32); see kern_dot_f16_f32_avx2). */
+void kern_dot_f16_f32_neon(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const uint8_t *x = vx;
+    const float *y = vy;
+    float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0), acc2 = vdupq_n_f32(0), acc3 = vdupq_n_f32(0);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const float16x8_t x0 = vreinterpretq_f16_u8(vld1q_u8(x + 2 * i)), x1 = vreinterpretq_f16_u8(vld1q_u8(x + 2 * i + 16));
+        acc0 = vfmaq_f32(acc0, vcvt_f32_f16(vget_low_f16(x0)), vld1q_f32(y + i));
+        acc1 = vfmaq_f32(acc1, vcvt_high_f32_f16(x0), vld1q_f32(y + i + 4));
+        acc2 = vfmaq_f32(acc2, vcvt_f32_f16(vget_low_f16(x1)), vld1q_f32(y + i + 8));
+        acc3 = vfmaq_f32(acc3, vcvt_high_f32_f16(x1), vld1q_f32(y + i + 12));
+    }
+    for (; i + 4 <= n; i += 4)
+        acc0 = vfmaq_f32(acc0, vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(x + 2 * i))), vld1q_f32(y + i));
+    float sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc0, acc1), vaddq_f32(acc2, acc3)));
+    for (; i < n; i++) sum += load_f16(x + 2 * i) * y[i];
+    *s = sum;
+}
+
 #else
 typedef int dot_neon_not_built_on_this_arch; /* ISO C wants a non-empty translation unit */
 #endif

@@ -1,14 +1,23 @@
 #include "kernels.h"
+#include "ternary.h"   /* [h4] ternary LUT family hook */
 
 #include <string.h>
 
+/* The type activations are converted to: the weight's vec_dot_type unless the matrix selects the
+ * other ternary scheme (kern_matrix.act_type). */
+static uint32_t act_type(const kern_matrix *w) {
+    return w->act_type ? w->act_type : (uint32_t)quant_traits(w->type)->vec_dot_type;
+}
+
 static size_t act_row_bytes(const kern_matrix *w) {
-    const quant_type_traits *tr = quant_traits(w->type);
-    return quant_row_size(tr->vec_dot_type, w->ne0);
+    return quant_row_size(act_type(w), w->ne0);
 }
 
 size_t kern_matmul_scratch_bytes(const kern_matrix *w, int n_tokens) {
-    return act_row_bytes(w) * (size_t)n_tokens + 64;
+    const size_t own = act_row_bytes(w) * (size_t)n_tokens + 64;
+    /* [h4] the ternary LUT path (kern_ternary_matmul below) needs activation tables */
+    const size_t lut = kern_ternary_scratch_bytes(w, n_tokens);
+    return lut > own ? lut : own;
 }
 
 typedef struct {
@@ -26,7 +35,7 @@ typedef struct {
 static void convert_task(void *argp, int ith, int nth) {
     matmul_job *j = argp;
     /* SIMD quantizer where one exists (byte-identical to the type table's from_float) */
-    const quant_from_float_fn from_float = kern_act_quant(quant_traits(j->w->type)->vec_dot_type);
+    const quant_from_float_fn from_float = kern_act_quant(act_type(j->w));
     for (int t = ith; t < j->n_tokens; t += nth)
         from_float(j->x + (size_t)t * j->w->ne0, j->xq + (size_t)t * j->act_bytes, j->w->ne0);
 }
@@ -41,9 +50,11 @@ static void convert_task(void *argp, int ith, int nth) {
 static void matmul_task(void *argp, int ith, int nth) {
     matmul_job *j = argp;
     const kern_matrix *w = j->w;
-    quant_vec_dot_fn dot = kern_vec_dot(w->type);
-    /* Same family as `dot` and bit-identical to it, so results do not depend on n_tokens. */
-    kern_vec_dot4_fn dot4 = j->n_tokens >= 4 ? kern_vec_dot_4(w->type) : NULL;
+    quant_vec_dot_fn dot = kern_vec_dot_for(w->type, w->act_type);
+    /* Same family as `dot` and bit-identical to it, so results do not depend on n_tokens.
+     * (4-column kernels exist only for the type table's own activation type.) */
+    const bool own_act = act_type(w) == (uint32_t)quant_traits(w->type)->vec_dot_type;
+    kern_vec_dot4_fn dot4 = j->n_tokens >= 4 && own_act ? kern_vec_dot_4(w->type) : NULL;
     int64_t rows_per_chunk = w->ne1 / ((int64_t)nth * 8);
     if (rows_per_chunk < MIN_ROWS_PER_CHUNK) rows_per_chunk = MIN_ROWS_PER_CHUNK;
     const int64_t n_chunks = (w->ne1 + rows_per_chunk - 1) / rows_per_chunk;
@@ -72,8 +83,17 @@ static void matmul_task(void *argp, int ith, int nth) {
 
 void kern_matmul(llmpi_pool *pool, const kern_matrix *w, const float *x, int n_tokens,
                  float *y, int64_t ldy, void *scratch) {
+    /* [h2, issue #5] Float weights (F32/F16/BF16) on prompt batches: register-tiled GEMM
+     * (kernels/gemm_float.c). Single tokens stay on the dot kernels below. */
+    if (n_tokens >= 2 && kern_gemm_float_available(w)) {
+        kern_gemm_float(pool, w, x, n_tokens, y, ldy, scratch);
+        return;
+    }
+    /* [h4, issue #6] TQ1_0 / TQ2_0 / I2_S through the LUT family when kern_set_ternary_mode (or its
+     * "auto" table) picks it for this matrix (kernels/ternary.c); otherwise the MAD kernels below. */
+    if (kern_ternary_matmul(pool, w, x, n_tokens, y, ldy, scratch)) return;
     matmul_job j = { w, x, n_tokens, y, ldy, scratch, act_row_bytes(w), pool };
-    if (quant_traits(w->type)->vec_dot_type == LLMPI_TYPE_F32) {
+    if (act_type(w) == LLMPI_TYPE_F32) {
         /* F32 weights: the activation is used as is. */
         memcpy(scratch, x, (size_t)n_tokens * j.act_bytes);
     } else if (n_tokens == 1) {

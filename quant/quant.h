@@ -65,6 +65,10 @@ typedef struct {
 
 /* Traits of type id t, or NULL for an id this build does not support (removed, unknown, IQ2/IQ3...). */
 const quant_type_traits *quant_traits(uint32_t t);
+/* Scalar reference dot of weight type w against activation type a: quant_traits(w)->vec_dot when a is
+ * its vec_dot_type, else the ternary cross pairs of the two activation schemes (TQ1_0/TQ2_0 . I8_S,
+ * I2_S . Q8_K; quant/vec_dot.c), else NULL (pair not supported). */
+quant_vec_dot_fn quant_vec_dot_for(uint32_t w, uint32_t a);
 /* Name of any id (also unsupported ones, e.g. "IQ2_XXS", "type 99"); never NULL. */
 const char *quant_type_name(uint32_t t);
 /* Parse a type name (case-insensitive, e.g. "q4_k"); returns -1 if unknown. */

@@ -86,6 +86,7 @@ static inline int quant_nearest_int(float x) {
 /* ---- scalar reference dot products (quant/vec_dot.c) ------------------------------------- */
 void vec_dot_f32_f32    (int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_f16_f16    (int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_f16_f32    (int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_bf16_bf16  (int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q4_0_q8_0  (int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 void vec_dot_q4_1_q8_1  (int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
@@ -105,5 +106,11 @@ void vec_dot_tq2_0_q8_K (int64_t n, float *restrict s, const void *restrict x, c
  * dequantized activations. The per-tensor weight scale is NOT applied: the caller multiplies by
  * quant_i2s_tensor_scale() afterwards, which reproduces the fork's ((S - A) / s) * scale exactly. */
 void vec_dot_i2_s_i8_s  (int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+/* Ternary cross pairs (the other activation scheme, quant_vec_dot_for):
+ *   TQ1_0/TQ2_0 . I8_S: (sum_b d_b * sum_k t_k a_k) / s_act  (BitNet's per-row int8 activations);
+ *   I2_S . Q8_K: sum_b d_b * sum_k t_k a_k, n % 256 == 0, tensor scale left to the caller (ggml's). */
+void vec_dot_tq1_0_i8_s (int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_tq2_0_i8_s (int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
+void vec_dot_i2_s_q8_K  (int64_t n, float *restrict s, const void *restrict x, const void *restrict y);
 
 #endif

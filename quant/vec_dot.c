@@ -34,6 +34,16 @@ void vec_dot_f16_f16(int64_t n, float *restrict s, const void *restrict vx, cons
     *s = (float)sum;
 }
 
+/* F16 weights x F32 activations: not a type-table pair; the engine's bitnet.cpp numerics use it for an F16
+ * output matrix (bitnet.cpp's fork multiplies it by the unrounded f32 hidden state). */
+void vec_dot_f16_f32(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const uint16_t *x = vx;
+    const float *y = vy;
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++) sum += (double)(F16(x[i]) * y[i]);
+    *s = (float)sum;
+}
+
 void vec_dot_bf16_bf16(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const uint16_t *x = vx, *y = vy;
     double sum = 0.0;
@@ -303,39 +313,98 @@ static int tq1_trit(uint8_t b, int n) {
     return (q * 3) >> 8;
 }
 
-/* TQ1_0: |t - 1| <= 1: |sum| <= 256*128 = 32768. */
+/* Integer dot of one TQ1_0 block's trits (t - 1) with 256 int8 activation codes a. Element order is
+ * the dequantizer's: 32t + m from qs[0..31], 160 + 16t + m from qs[32..47], 240 + 4t + j from qh.
+ * |t - 1| <= 1, |a| <= 128: |sum| <= 256*128 = 32768. */
+static int32_t tq1_0_block_dot(const block_tq1_0 *x, const int8_t *a) {
+    int32_t sumi = 0;
+    for (int t = 0; t < 5; t++)
+        for (int m = 0; m < 32; m++) sumi += (tq1_trit(x->qs[m], t) - 1) * a[32 * t + m];
+    for (int t = 0; t < 5; t++)
+        for (int m = 0; m < 16; m++) sumi += (tq1_trit(x->qs[32 + m], t) - 1) * a[160 + 16 * t + m];
+    for (int t = 0; t < 4; t++)
+        for (int j = 0; j < 4; j++) sumi += (tq1_trit(x->qh[j], t) - 1) * a[240 + 4 * t + j];
+    return sumi;
+}
+
+/* Integer dot of one TQ2_0 block's (code - 1) with 256 int8 codes: element e = 128h + 32k + p sits in
+ * bits 2k of qs[32h + p]. Code 3 (never written) decodes to +2: |sum| <= 256*2*128 = 65536. */
+static int32_t tq2_0_block_dot(const block_tq2_0 *x, const int8_t *a) {
+    int32_t sumi = 0;
+    for (int e = 0; e < QK_K; e++) {
+        const int h = e / 128, k = (e % 128) / 32, p = e % 32;
+        sumi += (((x->qs[32 * h + p] >> (2 * k)) & 3) - 1) * a[e];
+    }
+    return sumi;
+}
+
+/* Integer dot of one I2_S 128-group's raw codes (0..3, NOT minus 1) with 128 int8 codes: byte p holds
+ * elements p, p+32, p+64, p+96 in bits 7-6, 5-4, 3-2, 1-0. |sum| <= 128*3*128 = 49152. */
+static int32_t i2_s_group_dot_raw(const block_i2_s *x, const int8_t *a) {
+    int32_t sumi = 0;
+    for (int c = 0; c < 4; c++)
+        for (int p = 0; p < 32; p++) sumi += ((x->qs[p] >> (6 - 2 * c)) & 3) * a[32 * c + p];
+    return sumi;
+}
+
+/* ---- ternary weights x Q8_K: ggml's activation scheme (matches llama.cpp's logits) ---------- */
 void vec_dot_tq1_0_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const block_tq1_0 *x = vx;
     const block_q8_K *y = vy;
     float sumf = 0.0f;
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        const int8_t *a = y[i].qs;
-        int32_t sumi = 0;
-        for (int t = 0; t < 5; t++)             /* elements 32t + m from qs[0..31] */
-            for (int m = 0; m < 32; m++) sumi += (tq1_trit(x[i].qs[m], t) - 1) * a[32 * t + m];
-        for (int t = 0; t < 5; t++)             /* elements 160 + 16t + m from qs[32..47] */
-            for (int m = 0; m < 16; m++) sumi += (tq1_trit(x[i].qs[32 + m], t) - 1) * a[160 + 16 * t + m];
-        for (int t = 0; t < 4; t++)             /* elements 240 + 4t + j from qh[0..3] */
-            for (int j = 0; j < 4; j++) sumi += (tq1_trit(x[i].qh[j], t) - 1) * a[240 + 4 * t + j];
-        sumf += (float)sumi * (F16(x[i].d) * y[i].d);
-    }
+    for (int64_t i = 0; i < n / QK_K; i++)
+        sumf += (float)tq1_0_block_dot(&x[i], y[i].qs) * (F16(x[i].d) * y[i].d);
     *s = sumf;
 }
 
-/* TQ2_0: code c in 0..3 (3 never written, decodes to +2): |sum| <= 256*2*128 = 65536. */
 void vec_dot_tq2_0_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const block_tq2_0 *x = vx;
     const block_q8_K *y = vy;
     float sumf = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++)
+        sumf += (float)tq2_0_block_dot(&x[i], y[i].qs) * (F16(x[i].d) * y[i].d);
+    *s = sumf;
+}
+
+/* I2_S . Q8_K (ggml's scheme applied to an I2_S matrix; no engine computes this natively): n must be a
+ * multiple of 256; each Q8_K block covers two I2_S groups. Per block the integer sum of (code - 1) a
+ * (|sum| <= 256*128) is scaled by the block's d; blocks accumulate in f32 in order. Like
+ * vec_dot_i2_s_i8_s the per-tensor weight scale is left to the caller (kern_matrix.tensor_scale). */
+void vec_dot_i2_s_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_i2_s *x = vx;
+    const block_q8_K *y = vy;
+    float sumf = 0.0f;
     for (int64_t i = 0; i < n / QK_K; i++) {
         int32_t sumi = 0;
-        for (int e = 0; e < QK_K; e++) {
-            const int h = e / 128, k = (e % 128) / 32, p = e % 32;
-            sumi += (((x[i].qs[32 * h + p] >> (2 * k)) & 3) - 1) * y[i].qs[e];
-        }
-        sumf += (float)sumi * (F16(x[i].d) * y[i].d);
+        for (int g = 0; g < 2; g++) sumi += i2_s_group_dot_raw(&x[2 * i + g], y[i].qs + QK_I2S * g);
+        int32_t asum = 0; /* (code - 1) a = code a - a */
+        for (int e = 0; e < QK_K; e++) asum += y[i].qs[e];
+        sumf += (float)(sumi - asum) * y[i].d;
     }
     *s = sumf;
+}
+
+/* ---- ternary weights x I8_S: BitNet's activation scheme (one absmax scale per token row) ----- */
+/* TQ1_0 / TQ2_0 . I8_S: sum over blocks of d_b * (integer block sum) in f32, blocks in order, then one
+ * division by the row's activation scale s (codes = x * s). Row sums per block as above. */
+void vec_dot_tq1_0_i8_s(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_tq1_0 *x = vx;
+    const int8_t *a = vy;
+    float act_scale;
+    memcpy(&act_scale, (const uint8_t *)vy + I8S_SCALE_OFFSET(n), sizeof act_scale);
+    float sumf = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) sumf += (float)tq1_0_block_dot(&x[i], a + i * QK_K) * F16(x[i].d);
+    *s = sumf / act_scale;
+}
+
+void vec_dot_tq2_0_i8_s(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const block_tq2_0 *x = vx;
+    const int8_t *a = vy;
+    float act_scale;
+    memcpy(&act_scale, (const uint8_t *)vy + I8S_SCALE_OFFSET(n), sizeof act_scale);
+    float sumf = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) sumf += (float)tq2_0_block_dot(&x[i], a + i * QK_K) * F16(x[i].d);
+    *s = sumf / act_scale;
 }
 
 /* I2_S . I8_S (BitNet fork, §8.3): S = sum code_k a_k with raw codes 0..3, A = sum a_k (stored in the
@@ -350,13 +419,22 @@ void vec_dot_i2_s_i8_s(int64_t n, float *restrict s, const void *restrict vx, co
     memcpy(&act_scale, (const uint8_t *)vy + I8S_SCALE_OFFSET(n), sizeof act_scale);
     memcpy(&act_sum, (const uint8_t *)vy + I8S_SUM_OFFSET(n), sizeof act_sum);
     int64_t total = 0;
-    for (int64_t g = 0; g < n / QK_I2S; g++) {
-        const int8_t *ag = a + g * QK_I2S;
-        int32_t group_sum = 0;
-        for (int c = 0; c < 4; c++)
-            for (int p = 0; p < 32; p++)
-                group_sum += ((x[g].qs[p] >> (6 - 2 * c)) & 3) * ag[32 * c + p];
-        total += group_sum;
-    }
+    for (int64_t g = 0; g < n / QK_I2S; g++) total += i2_s_group_dot_raw(&x[g], a + g * QK_I2S);
     *s = (float)(total - act_sum) / act_scale;
+}
+
+/* Scalar reference dot of weight type w against activation type a, for the pairs a model may
+ * select through its activation scheme (engine: llmpi_model_params.act_scheme): the type table's
+ * own pair (quant_traits(w)->vec_dot, against its vec_dot_type) plus the ternary cross pairs. */
+quant_vec_dot_fn quant_vec_dot_for(uint32_t w, uint32_t a) {
+    const quant_type_traits *tr = quant_traits(w);
+    if (!tr) return NULL;
+    if (a == (uint32_t)tr->vec_dot_type) return tr->vec_dot;
+    switch (w) {
+    case LLMPI_TYPE_TQ1_0: return a == LLMPI_TYPE_I8_S ? vec_dot_tq1_0_i8_s : NULL;
+    case LLMPI_TYPE_TQ2_0: return a == LLMPI_TYPE_I8_S ? vec_dot_tq2_0_i8_s : NULL;
+    case LLMPI_TYPE_I2_S:  return a == LLMPI_TYPE_Q8_K ? vec_dot_i2_s_q8_K : NULL;
+    case LLMPI_TYPE_F16:   return a == LLMPI_TYPE_F32 ? vec_dot_f16_f32 : NULL;
+    default: return NULL;
+    }
 }

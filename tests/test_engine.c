@@ -13,9 +13,15 @@
  *    docs/engine.md has the per-file analysis;
  *  - greedy 200-token continuations equal llama.cpp's (<model>.gen.txt);
  *  - determinism across thread counts, micro-batch sizes and repeated runs;
- *  - API errors: context overflow, bad token ids, unsupported architecture. */
+ *  - API errors: context overflow, bad token ids, unsupported architecture;
+ *  - BitNet (issue #6): both activation schemes on every ternary type (cross-pair dots against an exact
+ *    reference, whole models against F32), and the ternary families' layouts (bitnet-25, bitnet-b1.58,
+ *    ternary llama) made by llmpi-quantize --synthetic load and generate. */
 #include "harness.h"
+#include "blocks.h"
+#include "kernels.h"
 #include "llmpi.h"
+#include "ref.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -165,8 +171,11 @@ static void check_logits(const char *stem, int n_threads, int n_batch) {
     t_end();
 }
 
-/* Greedy continuation of "Once upon a time" (with BOS) must equal llama.cpp's 200 ids. */
-static void check_greedy(const char *stem) {
+/* Greedy continuation of "Once upon a time" (with BOS) must equal llama.cpp's 200 ids (the first
+ * min_match of them when min_match < 200; the first difference is reported either way). */
+static void check_greedy_n(const char *stem, int min_match);
+static void check_greedy(const char *stem) { check_greedy_n(stem, 200); }
+static void check_greedy_n(const char *stem, int min_match) {
     char rel[600];
     snprintf(rel, sizeof rel, "fixtures/golden/%s.gen.txt", stem);
     t_begin("greedy 200 tokens %s", stem);
@@ -205,7 +214,9 @@ static void check_greedy(const char *stem) {
         CHECK(st == LLMPI_OK, "eval: %s", err.msg);
         int first_diff = -1;
         for (int i = 0; i < n_got && i < n_want; i++) if (got[i] != want[i]) { first_diff = i; break; }
-        CHECK(first_diff < 0 && n_got == 200, "%s: continuation differs from llama.cpp at token %d (got %d want %d)",
+        if (first_diff >= 0) printf("# %s: greedy continuation first differs at token %d of 200\n", stem, first_diff);
+        CHECK(n_got == 200 && (first_diff < 0 || first_diff >= min_match),
+              "%s: continuation differs from the reference at token %d (got %d want %d)",
               stem, first_diff, first_diff >= 0 ? got[first_diff] : -1, first_diff >= 0 ? want[first_diff] : -1);
     } else {
         CHECK(0, "context: %s", err.msg);
@@ -251,6 +262,241 @@ static void check_generate_continuation(void) {
     llmpi_sampler_free(s);
     llmpi_context_free(ctx);
     llmpi_model_free(m);
+    t_end();
+}
+
+
+/* ---- BitNet: activation schemes (llmpi_act_scheme) ------------------------------------------ */
+
+/* Cross-pair dots of the two schemes: TQ1_0/TQ2_0 . I8_S and I2_S . Q8_K against an exact double
+ * reference sum_k t_k x_k-quantized, and against each other: with a power-of-two weight scale the
+ * three ternary formats hold identical values, so under one activation type their dots are equal. */
+static void check_ternary_cross_dots(void) {
+    t_begin("ternary x I8_S / I2_S x Q8_K cross dots (odd block counts, seeds, unaligned)");
+    const int64_t sizes[] = { 256, 768, 1280, 2560 };
+    int n_cases = 0;
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+            const int64_t n = sizes[si];
+            uint64_t rs = seed * 7919 + (uint64_t)n;
+            float *w = malloc((size_t)n * sizeof *w), *x = malloc((size_t)n * sizeof *x);
+            const float wscale = 0.25f; /* power of two: exact in f16 (TQ d) and f32 (I2_S tensor scale) */
+            for (int64_t i = 0; i < n; i++) {
+                w[i] = (float)((int)(t_rand_u64(&rs) % 3) - 1) * wscale;
+                x[i] = t_rand_normal(&rs) * (i % 17 == 0 ? 4.0f : 1.0f);
+            }
+            /* +1 byte: unaligned weight and activation rows */
+            uint8_t *tq1 = malloc(quant_row_size(LLMPI_TYPE_TQ1_0, n) + 1), *tq2 = malloc(quant_row_size(LLMPI_TYPE_TQ2_0, n) + 1);
+            uint8_t *i2 = malloc((size_t)n / 4 + I2S_TENSOR_TAIL + 1);
+            uint8_t *a8s = malloc(quant_row_size(LLMPI_TYPE_I8_S, n) + 1), *a8k = malloc(quant_row_size(LLMPI_TYPE_Q8_K, n) + 1);
+            quant_traits(LLMPI_TYPE_TQ1_0)->quantize(w, tq1 + 1, 1, n, NULL);
+            quant_traits(LLMPI_TYPE_TQ2_0)->quantize(w, tq2 + 1, 1, n, NULL);
+            quant_traits(LLMPI_TYPE_I2_S)->quantize(w, i2 + 1, 1, n, NULL);
+            quant_traits(LLMPI_TYPE_I8_S)->from_float(x, a8s + 1, n);
+            quant_traits(LLMPI_TYPE_Q8_K)->from_float(x, a8k + 1, n);
+            const float i2_scale = quant_i2s_tensor_scale(i2 + 1, n);
+            CHECK(i2_scale == wscale, "I2_S scale %g", i2_scale);
+            /* exact references from the activation codes */
+            float s_act;
+            memcpy(&s_act, a8s + 1 + I8S_SCALE_OFFSET(n), sizeof s_act);
+            const int8_t *c8s = (const int8_t *)(a8s + 1);
+            double ref_i8s = 0, ref_q8k = 0;
+            for (int64_t b = 0; b < n / 256; b++) {
+                block_q8_K blk;
+                memcpy(&blk, a8k + 1 + (size_t)b * sizeof blk, sizeof blk);
+                double sb = 0;
+                for (int k = 0; k < 256; k++) {
+                    const double t = w[b * 256 + k] / wscale;
+                    ref_i8s += t * c8s[b * 256 + k];
+                    sb += t * blk.qs[k];
+                }
+                ref_q8k += sb * blk.d;
+            }
+            ref_i8s = ref_i8s * wscale / s_act;
+            ref_q8k *= wscale;
+            float d_tq1_i8s, d_tq2_i8s, d_i2_i8s, d_i2_q8k, d_tq2_q8k, d_tq1_q8k;
+            quant_vec_dot_for(LLMPI_TYPE_TQ1_0, LLMPI_TYPE_I8_S)(n, &d_tq1_i8s, tq1 + 1, a8s + 1);
+            quant_vec_dot_for(LLMPI_TYPE_TQ2_0, LLMPI_TYPE_I8_S)(n, &d_tq2_i8s, tq2 + 1, a8s + 1);
+            quant_vec_dot_for(LLMPI_TYPE_I2_S, LLMPI_TYPE_I8_S)(n, &d_i2_i8s, i2 + 1, a8s + 1);
+            quant_vec_dot_for(LLMPI_TYPE_I2_S, LLMPI_TYPE_Q8_K)(n, &d_i2_q8k, i2 + 1, a8k + 1);
+            quant_vec_dot_for(LLMPI_TYPE_TQ2_0, LLMPI_TYPE_Q8_K)(n, &d_tq2_q8k, tq2 + 1, a8k + 1);
+            quant_vec_dot_for(LLMPI_TYPE_TQ1_0, LLMPI_TYPE_Q8_K)(n, &d_tq1_q8k, tq1 + 1, a8k + 1);
+            d_i2_i8s *= i2_scale;
+            d_i2_q8k *= i2_scale;
+            const double tol_s = 1e-6 * (fabs(ref_i8s) + 1e-3), tol_k = 1e-5 * (fabs(ref_q8k) + 1e-3);
+            CHECK(fabs(d_tq1_i8s - ref_i8s) <= tol_s && fabs(d_tq2_i8s - ref_i8s) <= tol_s && fabs(d_i2_i8s - ref_i8s) <= tol_s,
+                  "n %lld seed %llu: I8_S dots %.9g %.9g %.9g vs exact %.9g", (long long)n, (unsigned long long)seed,
+                  d_tq1_i8s, d_tq2_i8s, d_i2_i8s, ref_i8s);
+            CHECK(d_tq1_i8s == d_tq2_i8s && d_tq2_i8s == d_i2_i8s, "n %lld: I8_S dots differ bitwise: %.9g %.9g %.9g",
+                  (long long)n, d_tq1_i8s, d_tq2_i8s, d_i2_i8s);
+            CHECK(fabs(d_i2_q8k - ref_q8k) <= tol_k && d_i2_q8k == d_tq2_q8k && d_tq2_q8k == d_tq1_q8k,
+                  "n %lld: Q8_K dots %.9g %.9g %.9g vs exact %.9g", (long long)n, d_i2_q8k, d_tq2_q8k, d_tq1_q8k, ref_q8k);
+            /* what the matmul uses (SIMD once a family provides the pair): integer sums are exact, so the
+             * result may differ from the reference only by float accumulation order */
+            float k1, k2, k3;
+            kern_vec_dot_for(LLMPI_TYPE_TQ1_0, LLMPI_TYPE_I8_S)(n, &k1, tq1 + 1, a8s + 1);
+            kern_vec_dot_for(LLMPI_TYPE_TQ2_0, LLMPI_TYPE_I8_S)(n, &k2, tq2 + 1, a8s + 1);
+            kern_vec_dot_for(LLMPI_TYPE_I2_S, LLMPI_TYPE_Q8_K)(n, &k3, i2 + 1, a8k + 1);
+            CHECK(fabs(k1 - d_tq1_i8s) <= tol_s && fabs(k2 - d_tq2_i8s) <= tol_s && fabs(k3 * i2_scale - d_i2_q8k) <= tol_k,
+                  "kern_vec_dot_for differs: %.9g %.9g %.9g", k1, k2, k3 * i2_scale);
+            n_cases++;
+            free(w); free(x); free(tq1); free(tq2); free(i2); free(a8s); free(a8k);
+        }
+    }
+    CHECK(quant_vec_dot_for(LLMPI_TYPE_Q4_0, LLMPI_TYPE_I8_S) == NULL, "Q4_0 . I8_S must be unsupported");
+    CHECK(quant_vec_dot_for(LLMPI_TYPE_TQ2_0, LLMPI_TYPE_Q8_K) == quant_traits(LLMPI_TYPE_TQ2_0)->vec_dot, "own pair");
+    printf("# cross dots: %d cases\n", n_cases);
+    t_end();
+}
+
+/* Runs the 46 golden tokens of <stem> under one activation scheme; returns the logits (caller frees). */
+static float *run_scheme(const char *stem, llmpi_act_scheme sch, const golden_logits *g, char *scheme_out) {
+    const char *path = find_model(stem);
+    CHECK(path, "no model %s", stem);
+    if (!path) return NULL;
+    llmpi_error err;
+    llmpi_model *m = NULL;
+    llmpi_model_params mp = llmpi_model_default_params();
+    mp.act_scheme = sch;
+    if (llmpi_model_load(path, &mp, &m, &err) != LLMPI_OK) { CHECK(0, "%s: %s", stem, err.msg); return NULL; }
+    snprintf(scheme_out, 16, "%s", llmpi_model_act_scheme(m));
+    llmpi_context_params cp = llmpi_context_default_params();
+    cp.n_ctx = 128;
+    cp.n_threads = 2;
+    cp.logits_all = true;
+    llmpi_context *ctx = NULL;
+    float *out = NULL;
+    if (llmpi_context_create(m, &cp, &ctx, &err) == LLMPI_OK && llmpi_eval(ctx, g->tokens, (int)g->n_tokens, &err) == LLMPI_OK) {
+        out = malloc((size_t)g->n_tokens * g->n_vocab * sizeof *out);
+        for (uint32_t i = 0; i < g->n_tokens; i++)
+            memcpy(out + (size_t)i * g->n_vocab, llmpi_get_logits(ctx, (int)i), g->n_vocab * sizeof *out);
+    } else {
+        CHECK(0, "%s: %s", stem, err.msg);
+    }
+    llmpi_context_free(ctx);
+    llmpi_model_free(m);
+    return out;
+}
+
+/* Every ternary type of the synthetic BitNet fixture under both schemes: runs, finite, the scheme is
+ * the one asked for (auto: I2_S -> bitnet, TQ -> ggml), the two schemes really differ, and the top-1
+ * agreement with llama.cpp's F32 logits of the same (ternary-valued) model is reported and bounded. */
+static void check_act_schemes(void) {
+    golden_logits gf = { 0 };
+    t_begin("activation schemes on bitnet-tiny TQ1_0 / TQ2_0 / I2_S");
+    if (!load_golden(t_shared("fixtures/golden/bitnet-tiny-F32.logits"), &gf)) { CHECK(0, "no F32 golden"); t_end(); return; }
+    const char *types[] = { "TQ1_0", "TQ2_0", "I2_S" };
+    const llmpi_act_scheme schemes[] = { LLMPI_ACT_AUTO, LLMPI_ACT_GGML, LLMPI_ACT_BITNET };
+    golden_logits own = { 0 };
+    const int V = (int)gf.n_vocab;
+    for (int ti = 0; ti < 3; ti++) {
+        char stem[64];
+        snprintf(stem, sizeof stem, "bitnet-tiny-%s", types[ti]);
+        float *lg[3] = { NULL, NULL, NULL };
+        /* the file's own reference: llama.cpp (TQ*, Q6_K embeddings) or bitnet.cpp (I2_S, F16 embeddings) */
+        char rel[128];
+        snprintf(rel, sizeof rel, "fixtures/golden/%s.logits", stem);
+        free(own.raw);
+        memset(&own, 0, sizeof own);
+        if (!load_golden(t_shared(rel), &own) || own.n_tokens != gf.n_tokens) { CHECK(0, "golden %s", rel); continue; }
+        for (int si = 0; si < 3; si++) {
+            char got_scheme[16] = "";
+            lg[si] = run_scheme(stem, schemes[si], &gf, got_scheme);
+            if (!lg[si]) continue;
+            const char *want = schemes[si] == LLMPI_ACT_BITNET || (schemes[si] == LLMPI_ACT_AUTO && ti == 2) ? "bitnet" : "ggml";
+            CHECK(strcmp(got_scheme, want) == 0, "%s %s: scheme in use '%s', want '%s'", stem,
+                  llmpi_act_scheme_name(schemes[si]), got_scheme, want);
+            int finite = 1, top1 = 0, top1_own = 0;
+            double kl = 0, kl_own = 0;
+            for (uint32_t i = 0; i < gf.n_tokens; i++) {
+                const float *l = lg[si] + (size_t)i * V, *ref = gf.logits + (size_t)i * V, *ro = own.logits + (size_t)i * V;
+                for (int k = 0; k < V; k++) finite &= isfinite(l[k]) != 0;
+                top1 += argmax(l, V) == argmax(ref, V);
+                top1_own += argmax(l, V) == argmax(ro, V);
+                kl += kl_div(ref, l, V);
+                kl_own += kl_div(ro, l, V);
+            }
+            printf("# %-18s act %-6s (%s): vs F32 top-1 %2d/%u KL %.2e | vs file's reference top-1 %2d/%u KL %.2e\n",
+                   stem, llmpi_act_scheme_name(schemes[si]), got_scheme, top1, gf.n_tokens, kl / gf.n_tokens, top1_own,
+                   own.n_tokens, kl_own / own.n_tokens);
+            CHECK(finite, "%s: non-finite logits", stem);
+            /* Either scheme stays close to the engine that made the file: measured 41..46 of 46. The
+             * same-model F32 agreement is lower for TQ* (Q6_K embeddings: 27/46) and only reported. */
+            CHECK(top1_own >= 38, "%s %s: top-1 agreement with the file's reference only %d/%u", stem, got_scheme,
+                  top1_own, own.n_tokens);
+        }
+        if (lg[1] && lg[2])
+            CHECK(memcmp(lg[1], lg[2], (size_t)gf.n_tokens * V * sizeof(float)) != 0, "%s: ggml and bitnet schemes gave identical logits", stem);
+        if (lg[0] && lg[ti == 2 ? 2 : 1])
+            CHECK(memcmp(lg[0], lg[ti == 2 ? 2 : 1], (size_t)gf.n_tokens * V * sizeof(float)) == 0, "%s: auto differs from its scheme", stem);
+        for (int si = 0; si < 3; si++) free(lg[si]);
+    }
+    free(own.raw);
+    llmpi_error err;
+    llmpi_model *m = NULL;
+    llmpi_model_params mp = llmpi_model_default_params();
+    mp.act_scheme = (llmpi_act_scheme)7;
+    CHECK(llmpi_model_load(find_model("bitnet-tiny-TQ2_0"), &mp, &m, &err) == LLMPI_ERR_INVALID_ARG && !m, "bad scheme accepted");
+    CHECK(llmpi_act_scheme_from_name("bitnet") == LLMPI_ACT_BITNET && llmpi_act_scheme_from_name("x") == -1, "names");
+    mp.act_scheme = LLMPI_ACT_BITNET;
+    if (llmpi_model_load(t_shared("fixtures/real/stories260K.gguf"), &mp, &m, &err) == LLMPI_OK) {
+        CHECK(strcmp(llmpi_model_act_scheme(m), "none") == 0, "F32 model reports scheme %s", llmpi_model_act_scheme(m));
+        llmpi_model_free(m);
+    } else {
+        CHECK(0, "%s", err.msg);
+    }
+    free(gf.raw);
+    t_end();
+}
+
+/* The ternary families' GGUF layouts (docs/models.md), made by llmpi-quantize --synthetic: bitnet-25
+ * and bitnet-b1.58 (bitnet.cpp names for 2B-4T: squared-ReLU FFN, sub-norms, no .scale) and a llama
+ * model with ternary projections (Llama3-8B-1.58) load in every ternary type and generate. */
+static void check_ternary_families(void) {
+    t_begin("ternary families (synthetic bitnet-25, bitnet-b1.58, llama 1.58) load and generate");
+    const char *shapes[] = { "bitnet25-tiny", "bitnet-b158-tiny", "llama3-1.58-tiny" };
+    const char *archs[] = { "bitnet-25", "bitnet-b1.58", "llama" };
+    const char *types[] = { "TQ1_0", "TQ2_0", "I2_S" };
+    for (int si = 0; si < 3; si++) {
+        for (int ti = 0; ti < 3; ti++) {
+            char out[700], cmd[2048], *log = NULL;
+            snprintf(out, sizeof out, "%s/%s-%s.gguf", t_tmpdir(), shapes[si], types[ti]);
+            snprintf(cmd, sizeof cmd, "%s --force --synthetic %s %s %s 2>&1", t_tool("llmpi-quantize"), shapes[si], out, types[ti]);
+            const int rc = t_run(cmd, &log);
+            CHECK(rc == 0, "%s: rc %d: %s", cmd, rc, log ? log : "");
+            free(log);
+            if (rc != 0) continue;
+            llmpi_error err;
+            llmpi_model *m = NULL;
+            if (llmpi_model_load(out, NULL, &m, &err) != LLMPI_OK) { CHECK(0, "%s: %s", out, err.msg); continue; }
+            CHECK(strcmp(llmpi_model_arch(m), archs[si]) == 0, "arch %s", llmpi_model_arch(m));
+            char mix[256];
+            llmpi_model_type_mix(m, mix, sizeof mix);
+            CHECK(strstr(mix, types[ti]) != NULL, "%s: type mix %s", out, mix);
+            CHECK(strcmp(llmpi_model_act_scheme(m), ti == 2 ? "bitnet" : "ggml") == 0, "scheme %s", llmpi_model_act_scheme(m));
+            llmpi_context *ctx = NULL;
+            llmpi_sampler_params sp = llmpi_sampler_default_params();
+            sp.temp = 0;
+            llmpi_sampler *s = llmpi_sampler_create(&sp);
+            int32_t prompt[32], gen[16];
+            int32_t *pg = gen;
+            const int np = llmpi_tokenize(m, "Once upon a time", -1, true, false, prompt, 32, &err);
+            llmpi_gen_stats st;
+            CHECK(np > 0 && np <= 32, "tokenize");
+            if (np > 0 && np <= 32 && llmpi_context_create(m, NULL, &ctx, &err) == LLMPI_OK) {
+                CHECK(llmpi_generate(ctx, s, prompt, np, 16, true, record_token, &pg, &st, &err) == LLMPI_OK, "%s", err.msg);
+                CHECK(pg - gen == 16 && st.n_generated == 16, "%s: generated %d", out, (int)(pg - gen));
+                const float *l = llmpi_get_logits(ctx, -1);
+                int finite = l != NULL;
+                for (int k = 0; l && k < llmpi_model_n_vocab(m); k++) finite &= isfinite(l[k]) != 0;
+                CHECK(finite, "%s: non-finite logits", out);
+            }
+            llmpi_sampler_free(s);
+            llmpi_context_free(ctx);
+            llmpi_model_free(m);
+            remove(out);
+        }
+    }
     t_end();
 }
 
@@ -350,6 +596,17 @@ int main(void) {
     printf("# golden files within the engine issue's strict bound: %d of %d\n", n_strict_ok, n_checked_files);
     check_logits("llama-tiny-Q4_K_M", 2, 5);
     check_greedy("stories260K");
+    /* BitNet b1.58 (real trained model): llama.cpp's continuations for f32/TQ2_0/TQ1_0, bitnet.cpp's for I2_S */
+    check_greedy("bitnet-3M-f32");
+    check_greedy("bitnet-3M-TQ2_0");
+    check_greedy("bitnet-3M-TQ1_0");
+    /* bitnet.cpp's fork multiplies F16 tensors by un-rounded F32 operands (softmax probabilities, the final
+     * hidden state) where llama.cpp rounds them to F16: our llama.cpp numerics meet its I2_S continuation
+     * for 52 tokens (docs/models.md "I2_S parity"); asserted: the first 40. */
+    check_greedy_n("bitnet-3M-I2_S", 40);
+    check_ternary_cross_dots();
+    check_act_schemes();
+    check_ternary_families();
     check_api_errors();
     check_generate_continuation();
     check_determinism();

@@ -18,7 +18,8 @@
  * integers and then by the same float expression, so it must match bit for bit.
  *
  * `test_kernels --bench [TYPE...]` times a 4096 x 4096 matrix-vector product per type and family
- * (one thread) instead of testing. */
+ * (one thread, the bare dot kernel against pre-converted activations) instead of testing. `make bench`
+ * runs tests/bench_kernels.c instead: kern_matmul on the thread pool, with a measured roofline. */
 #include "harness.h"
 #include "kernels.h"
 #include "cpu_features.h"

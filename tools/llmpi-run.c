@@ -34,6 +34,8 @@ static const char *usage_text =
     "      --info              print the GGUF header, metadata and tensor table and exit\n"
     "      --no-mmap           read weights into memory instead of mapping the file\n"
     "      --kv-f32            F32 KV cache (default F16)\n"
+    "      --act-scheme S      ternary weights' activations: ggml (Q8_K blocks, llama.cpp), bitnet\n"
+    "                          (int8 per token, bitnet.cpp) or auto (default: I2_S files bitnet, else ggml)\n"
     "      --stats-json FILE   write the run's figures (t/s, energy) as one JSON object\n"
     "  -h, --help\n"
     "  power measurement (docs/energy.md):\n";
@@ -143,6 +145,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--mmap")) mp.use_mmap = true;
         else if (!strcmp(a, "--kv-f32")) cp.kv_f32 = true;
         else if (!strcmp(a, "--stats-json")) stats_json = NEXT();
+        else if (!strcmp(a, "--act-scheme")) {
+            const char *v = NEXT();
+            const int sch = llmpi_act_scheme_from_name(v);
+            if (sch < 0) cli_usage_exit("--act-scheme must be ggml, bitnet or auto (got '%s')", v);
+            mp.act_scheme = (llmpi_act_scheme)sch;
+        }
         else if (a[0] == '-' && a[1]) cli_usage_exit("unknown option '%s'", a);
         else if (!model_path) model_path = a;
         else cli_usage_exit("unexpected argument '%s'", a);
@@ -262,8 +270,9 @@ int main(int argc, char **argv) {
             st.prompt_seconds > 0 ? st.n_prompt / st.prompt_seconds : 0.0);
     fprintf(stderr, "%s: generated: %d tokens in %.3f s (%.2f t/s)%s\n", prog, st.n_generated, st.gen_seconds,
             st.gen_seconds > 0 ? st.n_generated / st.gen_seconds : 0.0, interrupted ? " (interrupted)" : "");
-    fprintf(stderr, "%s: load: %.3f s, threads: %d, peak RSS: %.1f MiB\n", prog, load_seconds, llmpi_n_threads(ctx),
-            (double)llmpi_peak_rss_bytes() / (1024.0 * 1024.0));
+    fprintf(stderr, "%s: load: %.3f s, threads: %d, peak RSS: %.1f MiB, ternary activation scheme: %s\n", prog,
+            load_seconds, llmpi_n_threads(ctx), (double)llmpi_peak_rss_bytes() / (1024.0 * 1024.0),
+            llmpi_model_act_scheme(model));
 
     if (ps || stats_json) {
         power_run_info run = { st.n_prompt, st.prompt_seconds, st.n_generated, st.gen_seconds };
@@ -273,7 +282,16 @@ int main(int argc, char **argv) {
         if (stats_json) {
             FILE *jf = fopen(stats_json, "w");
             if (!jf) cli_die("%s: %s", stats_json, strerror(errno));
-            if (power_write_json(jf, &pm) != 0 || fclose(jf) != 0) cli_die("%s: write failed", stats_json);
+            /* power_write_json writes one object; the activation scheme is appended as its last member. */
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *mf = open_memstream(&buf, &len);
+            if (!mf || power_write_json(mf, &pm) != 0 || fclose(mf) != 0) cli_die("%s: write failed", stats_json);
+            while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '}')) len--;
+            if (fprintf(jf, "%.*s, \"act_scheme\": \"%s\"}\n", (int)len, buf, llmpi_model_act_scheme(model)) < 0 ||
+                fclose(jf) != 0)
+                cli_die("%s: write failed", stats_json);
+            free(buf);
         }
     }
     power_sampler_free(ps);

@@ -13,11 +13,19 @@ static const synth_shape shapes[] = {
     { "llama-8b",    "llama",  "Llama-3.1-8B",               4096, 32, 32, 8,  128, 14336, 128256, 131072, 500000.f, 1e-5f, false, SYNTH_VOCAB_LLAMA3_BPE, 8.f,  8192, false, 0 },
     { "bitnet-0.7b", "bitnet", "1bitLLM/bitnet_b1_58-large", 1536, 24, 16, 16, 96,  4096,  32002,  2048,   10000.f,  1e-5f, true,  SYNTH_VOCAB_SPM,        0.f,  0,    true,  0 },
     { "bitnet-2b",   "bitnet", "microsoft/bitnet-b1.58-2B-4T (shape)", 2560, 30, 20, 5, 128, 6912, 128256, 4096, 500000.f, 1e-5f, true, SYNTH_VOCAB_LLAMA3_BPE, 0.f, 0, true, 0 },
+    { "bitnet-2b-4t", "bitnet-b1.58", "microsoft/bitnet-b1.58-2B-4T (official GGUF layout)", 2560, 30, 20, 5, 128, 6912, 128256, 4096, 500000.f, 1e-5f, true, SYNTH_VOCAB_LLAMA3_BPE, 0.f, 0, true, 0 },
+    { "llama3-8b-1.58", "llama", "HF1BitLLM/Llama3-8B-1.58-100B-tokens", 4096, 32, 32, 8, 128, 14336, 128256, 8192, 500000.f, 1e-5f, false, SYNTH_VOCAB_LLAMA3_BPE, 8.f, 8192, true, 0 },
     { "gemma2-2b",   "gemma2", "gemma-2-2b",                 2304, 26, 8,  4,  256, 9216,  256000, 8192,   10000.f,  1e-6f, true,  SYNTH_VOCAB_SPM,        0.f,  0,    false, 4096 },
     { "phi3-mini",   "phi3",   "Phi-3-mini-4k-instruct",     3072, 32, 32, 32, 96,  8192,  32064,  4096,   10000.f,  1e-5f, false, SYNTH_VOCAB_SPM,        0.f,  0,    false, 0 },
     /* Small shapes for tests (the dimensions of the llama-tiny / bitnet-tiny fixtures). */
     { "llama-tiny",  "llama",  "LLMPi test fixture shape",   256,  2,  8,  2,  32,  768,   512,    256,    10000.f,  1e-5f, false, SYNTH_VOCAB_SPM,        0.f,  0,    false, 0 },
     { "bitnet-tiny", "bitnet", "LLMPi test fixture shape",   256,  2,  8,  8,  32,  768,   512,    256,    10000.f,  1e-5f, true,  SYNTH_VOCAB_SPM,        0.f,  0,    true,  0 },
+    /* Other ternary families (docs/models.md), tiny: bitnet.cpp's arch names for BitNet b1.58 2B-4T
+     * (squared-ReLU FFN, sub-norms, no .scale tensors) and a Llama-architecture model with ternary
+     * projections (HF1BitLLM Llama3-8B-1.58: no sub-norms, no .scale tensors). */
+    { "bitnet25-tiny", "bitnet-25", "LLMPi test shape (bitnet.cpp 2B-4T layout)", 256, 2, 8, 2, 32, 768, 512, 256, 500000.f, 1e-5f, true, SYNTH_VOCAB_SPM, 0.f, 0, true, 0 },
+    { "bitnet-b158-tiny", "bitnet-b1.58", "LLMPi test shape (official 2B-4T GGUF layout)", 256, 2, 8, 2, 32, 768, 512, 256, 500000.f, 1e-5f, true, SYNTH_VOCAB_SPM, 0.f, 0, true, 0 },
+    { "llama3-1.58-tiny", "llama", "LLMPi test shape (Llama3-8B-1.58 layout)", 256, 2, 8, 2, 32, 768, 512, 256, 500000.f, 1e-5f, false, SYNTH_VOCAB_SPM, 0.f, 0, true, 0 },
 };
 
 const synth_shape *synth_shapes(size_t *count) {
@@ -126,6 +134,10 @@ static void build_tensors(synth_model *m) {
     const float out_gain = 1.0f / sqrtf(2.0f * (float)s->n_layer);
     char name[64];
     const bool bitnet = s->ternary;
+    /* The bitnet archs have sub-norms; only files converted the upstream-"bitnet" way (and our fixtures)
+     * carry per-matrix .scale tensors. A ternary "llama" model has neither. */
+    const bool sub_norms = strncmp(s->arch, "bitnet", 6) == 0;
+    const bool scales = bitnet && strcmp(s->arch, "bitnet") == 0;
 
     add_tensor(m, "token_embd.weight", E, V, GEN_EMBED, embed_std);
     add_tensor(m, "output_norm.weight", E, 1, GEN_NORM, 0.1f);
@@ -142,28 +154,28 @@ static void build_tensors(synth_model *m) {
             T("attn_qkv.weight", E, q_dim + 2 * kv_dim, proj, 1.0f / sqrtf((float)E));
         } else {
             T("attn_q.weight", E, q_dim, proj, 1.0f / sqrtf((float)E));
-            if (bitnet) T("attn_q.scale", 1, 1, GEN_ONE, 0);
+            if (scales) T("attn_q.scale", 1, 1, GEN_ONE, 0);
             T("attn_k.weight", E, kv_dim, proj, 1.0f / sqrtf((float)E));
-            if (bitnet) T("attn_k.scale", 1, 1, GEN_ONE, 0);
+            if (scales) T("attn_k.scale", 1, 1, GEN_ONE, 0);
             T("attn_v.weight", E, kv_dim, proj, 1.0f / sqrtf((float)E));
-            if (bitnet) T("attn_v.scale", 1, 1, GEN_ONE, 0);
+            if (scales) T("attn_v.scale", 1, 1, GEN_ONE, 0);
         }
-        if (bitnet) T("attn_sub_norm.weight", q_dim, 1, GEN_NORM, 0.1f);
+        if (sub_norms) T("attn_sub_norm.weight", q_dim, 1, GEN_NORM, 0.1f);
         T("attn_output.weight", q_dim, E, proj_out, out_gain / sqrtf((float)q_dim));
-        if (bitnet) T("attn_output.scale", 1, 1, GEN_ONE, 0);
+        if (scales) T("attn_output.scale", 1, 1, GEN_ONE, 0);
         if (strcmp(s->arch, "gemma2") == 0) T("post_attention_norm.weight", E, 1, GEN_NORM, 0.1f);
         T("ffn_norm.weight", E, 1, GEN_NORM, 0.1f);
         if (strcmp(s->arch, "phi3") == 0) {
             T("ffn_up.weight", E, 2 * F, proj, 1.0f / sqrtf((float)E));
         } else {
             T("ffn_gate.weight", E, F, proj, 1.0f / sqrtf((float)E));
-            if (bitnet) T("ffn_gate.scale", 1, 1, GEN_ONE, 0);
+            if (scales) T("ffn_gate.scale", 1, 1, GEN_ONE, 0);
             T("ffn_up.weight", E, F, proj, 1.0f / sqrtf((float)E));
-            if (bitnet) T("ffn_up.scale", 1, 1, GEN_ONE, 0);
+            if (scales) T("ffn_up.scale", 1, 1, GEN_ONE, 0);
         }
-        if (bitnet) T("ffn_sub_norm.weight", F, 1, GEN_NORM, 0.1f);
+        if (sub_norms) T("ffn_sub_norm.weight", F, 1, GEN_NORM, 0.1f);
         T("ffn_down.weight", F, E, proj_out, out_gain / sqrtf((float)F));
-        if (bitnet) T("ffn_down.scale", 1, 1, GEN_ONE, 0);
+        if (scales) T("ffn_down.scale", 1, 1, GEN_ONE, 0);
         if (strcmp(s->arch, "gemma2") == 0) T("post_ffw_norm.weight", E, 1, GEN_NORM, 0.1f);
 #undef T
     }
