@@ -71,6 +71,8 @@ void llmpi_model_free(llmpi_model *m) {
     if (m->tok) tokenizer_free(m->tok);
     free(m->layers);
     model_free_arena(m);
+    for (int i = 0; i < m->n_repacked; i++) free(m->repacked[i]);
+    free(m->repacked);
     gguf_free(&m->file);
     free(m);
 }
@@ -90,6 +92,8 @@ llmpi_status llmpi_model_load(const char *path, const llmpi_model_params *params
         return LLMPI_ERR_INVALID_ARG;
     }
     m->act_scheme = p.act_scheme;
+    const char *repack_env = getenv("LLMPI_REPACK");
+    m->no_repack = p.no_repack || (repack_env && strcmp(repack_env, "0") == 0);
     m->log = p.log;
     m->log_user = p.log_user;
     gguf_error ge;

@@ -579,6 +579,14 @@ void gguf_free(gguf_file *f) {
     memset(f, 0, sizeof *f);
 }
 
+void gguf_release_range(gguf_file *f, const void *p, size_t n) {
+    const long page_l = sysconf(_SC_PAGESIZE);
+    if (!f || !p || n == 0 || page_l <= 0) return;
+    const uintptr_t page = (uintptr_t)page_l;
+    const uintptr_t lo = ((uintptr_t)p + page - 1) / page * page, hi = ((uintptr_t)p + n) / page * page;
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* ---- lookups and getters -------------------------------------------------------------------- */
 
 const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key) {

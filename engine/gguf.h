@@ -110,6 +110,10 @@ gguf_status gguf_parse(const void *buf, size_t len, gguf_file *out, gguf_error *
  * it into memory. The error message does not include the path (callers prefix it). */
 gguf_status gguf_open(const char *path, bool use_mmap, gguf_file *out, gguf_error *err);
 void gguf_free(gguf_file *f);
+/* The caller will never read [p, p + n) again (a tensor the model converted to another layout at load):
+ * give the whole pages inside it back to the OS (madvise DONTNEED; a mapped file's pages drop out of RSS,
+ * read-in memory reads back as zeros). Best effort; p must lie inside the file's data. */
+void gguf_release_range(gguf_file *f, const void *p, size_t n);
 
 /* Lookups. find returns NULL when absent. */
 const gguf_kv     *gguf_find_kv(const gguf_file *f, const char *key);

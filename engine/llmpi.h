@@ -62,6 +62,9 @@ typedef struct {
     bool use_mmap;          /* default true; false reads the weights into memory (--no-mmap) */
     bool vocab_only;        /* load only the tokenizer (works on vocab-only GGUF files) */
     llmpi_act_scheme act_scheme; /* ternary matrices' activation scheme (default AUTO, see above) */
+    bool no_repack;         /* keep every weight in its file layout (default false: weights whose kernels
+                               run faster in another layout are converted at load, e.g. TQ1_0 -> TQ2_0;
+                               docs/kernels.md "Repacking"). $LLMPI_REPACK=0 does the same. */
     llmpi_log_fn log;       /* optional */
     void *log_user;
 } llmpi_model_params;

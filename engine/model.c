@@ -131,6 +131,35 @@ static llmpi_status select_act_type(llmpi_model *m, model_weight *w, llmpi_error
 }
 #define TRY_SCHEME(x) do { llmpi_status st_ = (x); if (st_ != LLMPI_OK) return st_; } while (0)
 
+/* TQ1_0 -> TQ2_0 at load. Lossless: both store value = t * d with t in {-1, 0, +1} and one f16 d per
+ * 256 weights, so each block keeps its d and its trits. Why: TQ1_0 packs 5 trits per byte in base 3
+ * (1.69 bpw), and decoding that costs more than streaming the 22% more bytes of TQ2_0's 2-bit codes;
+ * the TQ2_0 kernels are faster for prompts and generation (docs/benchmarks.md). Cost: 66/54 of the
+ * tensor's memory; the TQ1_0 bytes are given back to the OS (gguf_release_range). Not done for a
+ * tensor that is also read raw (the tied token embedding). */
+static llmpi_status repack_tq1_0_as_tq2_0(llmpi_model *m, model_weight *w, const gguf_tensor *t, llmpi_error *err) {
+    const int64_t ne0 = w->m.ne0, ne1 = w->m.ne1;
+    const size_t row2 = quant_row_size(LLMPI_TYPE_TQ2_0, ne0);
+    if (m->n_repacked == m->cap_repacked) {
+        const int cap = m->cap_repacked ? 2 * m->cap_repacked : 64;
+        void **nr = realloc(m->repacked, (size_t)cap * sizeof *nr);
+        if (!nr) { llmpi_set_error(err, LLMPI_ERR_NOMEM, "out of memory repacking '%s'", w->name); return err->code; }
+        m->repacked = nr;
+        m->cap_repacked = cap;
+    }
+    const size_t bytes = (row2 * (size_t)ne1 + 63) / 64 * 64;
+    uint8_t *dst = aligned_alloc(64, bytes ? bytes : 64);
+    if (!dst) { llmpi_set_error(err, LLMPI_ERR_NOMEM, "out of memory repacking '%s'", w->name); return err->code; }
+    for (int64_t r = 0; r < ne1; r++)
+        quant_tq1_0_to_tq2_0((const uint8_t *)w->m.data + (size_t)r * w->m.row_bytes, dst + (size_t)r * row2, ne0);
+    m->repacked[m->n_repacked++] = dst;
+    gguf_release_range(&m->file, t->data, w->m.row_bytes * (size_t)ne1);
+    w->m.data = dst;
+    w->m.type = LLMPI_TYPE_TQ2_0;
+    w->m.row_bytes = row2;
+    return LLMPI_OK;
+}
+
 static llmpi_status bind_matrix(llmpi_model *m, model_weight *w, const char *name, int64_t ne0, int64_t ne1,
                                 bool required, llmpi_error *err) {
     memset(w, 0, sizeof *w);
@@ -162,6 +191,8 @@ static llmpi_status bind_matrix(llmpi_model *m, model_weight *w, const char *nam
     w->m = (kern_matrix){ .data = t->data, .type = t->type, .ne0 = ne0, .ne1 = ne1,
                           .row_bytes = quant_row_size(t->type, ne0), .tensor_scale = 1.0f };
     if (t->type == LLMPI_TYPE_I2_S) w->m.tensor_scale = quant_i2s_tensor_scale(t->data, ne0 * ne1);
+    if (t->type == LLMPI_TYPE_TQ1_0 && !m->no_repack && t != m->tok_embd_t)
+        TRY_SCHEME(repack_tq1_0_as_tq2_0(m, w, t, err));
     TRY_SCHEME(select_act_type(m, w, err));
 
     if (m->arch->weight_scales_ok) {

@@ -91,6 +91,9 @@ struct llmpi_model {
     uint64_t         n_params, n_bytes;
     llmpi_act_scheme act_scheme;         /* resolved (GGML or BITNET) for ternary matrices */
     int              n_ternary;          /* ternary matrices bound (0: the scheme is moot) */
+    bool             no_repack;          /* llmpi_model_params.no_repack or $LLMPI_REPACK=0 */
+    void           **repacked;           /* buffers of weights converted at load (owned) */
+    int              n_repacked, cap_repacked;
     llmpi_log_fn     log;
     void            *log_user;
 };

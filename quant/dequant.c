@@ -291,6 +291,26 @@ void dequantize_row_tq1_0(const void *restrict vx, float *restrict y, int64_t n)
     }
 }
 
+/* TQ1_0 -> TQ2_0 without loss (the engine converts TQ1_0 weights at load, engine/model.c): each block keeps
+ * its d and its trits; TQ2_0 byte 32h + l holds element 128h + 32k + l in bits 2k..2k+1, code = trit. */
+void quant_tq1_0_to_tq2_0(const void *restrict vx, void *restrict vy, int64_t n) {
+    const block_tq1_0 *x = vx;
+    block_tq2_0 *y = vy;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t codes[QK_K];   /* element order of dequantize_row_tq1_0 */
+        int e = 0;
+        for (int t = 0; t < 5; t++) for (int m = 0; m < 32; m++) codes[e++] = (uint8_t)tq1_trit(x[i].qs[m], t);
+        for (int t = 0; t < 5; t++) for (int m = 0; m < 16; m++) codes[e++] = (uint8_t)tq1_trit(x[i].qs[32 + m], t);
+        for (int t = 0; t < 4; t++) for (int j = 0; j < 4; j++) codes[e++] = (uint8_t)tq1_trit(x[i].qh[j], t);
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 32; l++) {
+                const uint8_t *c = codes + 128 * h + l;
+                y[i].qs[32 * h + l] = (uint8_t)(c[0] | c[32] << 2 | c[64] << 4 | c[96] << 6);
+            }
+        y[i].d = x[i].d;
+    }
+}
+
 void dequantize_row_tq2_0(const void *restrict vx, float *restrict y, int64_t n) {
     const block_tq2_0 *x = vx;
     for (int64_t i = 0; i < n / QK_K; i++) {

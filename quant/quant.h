@@ -91,6 +91,8 @@ bool quant_tensor_nbytes(uint32_t t, const int64_t ne[4], uint64_t *out);
  * quant_dequantize_tensor multiplies them by the scale. Likewise its vec_dot (against I8_S) returns
  * (S - A) / s = sum t_k a_k / s and the caller multiplies by the scale (kern_matrix.tensor_scale). */
 float quant_i2s_tensor_scale(const void *tensor_data, int64_t n);
+/* One TQ1_0 row of n elements -> the same values as a TQ2_0 row (lossless; quant/dequant.c). */
+void quant_tq1_0_to_tq2_0(const void *restrict src, void *restrict dst, int64_t n);
 
 /* Dequantize a whole tensor (any supported type including I2_S) of n_per_row * nrows elements
  * into y; data is the tensor's bytes (rows back to back; for I2_S followed by its scale tail).

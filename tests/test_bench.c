@@ -733,7 +733,9 @@ static void test_bench_power(void) {
     char root[600], args[4096];
     snprintf(root, sizeof root, "%s", t_fake_hwmon("sysfs-bench", "ina226", 4.5));
     setenv("LLMPI_SYSFS_ROOT", root, 1);
-    snprintf(args, sizeof args, "-m '%s' -p 0 -n 64 -r 2 -t 1 -o json --power hwmon --power-rate 100", stories());
+    /* 256 tokens at 200 Hz: every repetition spans many sample periods even on a loaded machine (64 tokens
+     * took ~20 ms, one or two samples, and the energy columns came out empty under load). */
+    snprintf(args, sizeof args, "-m '%s' -p 0 -n 256 -r 2 -t 1 -o json --power hwmon --power-rate 200", stories());
     int st;
     char *out = run_tool("llmpi-bench", args, &st);
     unsetenv("LLMPI_SYSFS_ROOT");

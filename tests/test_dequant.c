@@ -389,7 +389,32 @@ static void test_contracts(void) {
     t_end();
 }
 
+/* TQ1_0 -> TQ2_0 (the engine's load-time conversion) keeps every value: random blocks with every trit
+ * pattern per byte (all 243 base-3 bytes occur), random f16 d incl. 0 and negative. */
+static void test_tq1_to_tq2(void) {
+    t_begin("TQ1_0 -> TQ2_0 conversion is lossless (random blocks, all byte values, d = 0 / negative)");
+    enum { NB = 40 };
+    block_tq1_0 *src = calloc(NB, sizeof *src);
+    block_tq2_0 *dst = calloc(NB, sizeof *dst);
+    float *a = malloc(NB * QK_K * sizeof *a), *b = malloc(NB * QK_K * sizeof *b);
+    uint64_t st = 12345;
+    for (int i = 0; i < NB; i++) {
+        for (size_t k = 0; k < sizeof src[i].qs; k++) src[i].qs[k] = (uint8_t)((i * 48 + (int)k) % 256);
+        for (size_t k = 0; k < sizeof src[i].qh; k++) src[i].qh[k] = (uint8_t)t_rand_u64(&st);
+        src[i].d = i == 0 ? 0 : quant_f32_to_f16((i % 3 == 0 ? -1.0f : 1.0f) * (0.01f + (float)(t_rand_u64(&st) % 1000) / 500.0f));
+    }
+    quant_tq1_0_to_tq2_0(src, dst, NB * QK_K);
+    dequantize_row_tq1_0(src, a, NB * QK_K);
+    dequantize_row_tq2_0(dst, b, NB * QK_K);
+    int bad = 0;
+    for (int i = 0; i < NB * QK_K; i++) bad += memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    CHECK(bad == 0, "%d of %d values differ", bad, NB * QK_K);
+    free(src); free(dst); free(a); free(b);
+    t_end();
+}
+
 int main(void) {
+    test_tq1_to_tq2();
     test_f16();
     test_bf16();
     test_contracts();

@@ -285,25 +285,26 @@ static void check_ternary_cross_dots(void) {
                 w[i] = (float)((int)(t_rand_u64(&rs) % 3) - 1) * wscale;
                 x[i] = t_rand_normal(&rs) * (i % 17 == 0 ? 4.0f : 1.0f);
             }
-            /* +1 byte: unaligned weight and activation rows */
-            uint8_t *tq1 = malloc(quant_row_size(LLMPI_TYPE_TQ1_0, n) + 1), *tq2 = malloc(quant_row_size(LLMPI_TYPE_TQ2_0, n) + 1);
-            uint8_t *i2 = malloc((size_t)n / 4 + I2S_TENSOR_TAIL + 1);
-            uint8_t *a8s = malloc(quant_row_size(LLMPI_TYPE_I8_S, n) + 1), *a8k = malloc(quant_row_size(LLMPI_TYPE_Q8_K, n) + 1);
-            quant_traits(LLMPI_TYPE_TQ1_0)->quantize(w, tq1 + 1, 1, n, NULL);
-            quant_traits(LLMPI_TYPE_TQ2_0)->quantize(w, tq2 + 1, 1, n, NULL);
-            quant_traits(LLMPI_TYPE_I2_S)->quantize(w, i2 + 1, 1, n, NULL);
-            quant_traits(LLMPI_TYPE_I8_S)->from_float(x, a8s + 1, n);
-            quant_traits(LLMPI_TYPE_Q8_K)->from_float(x, a8k + 1, n);
-            const float i2_scale = quant_i2s_tensor_scale(i2 + 1, n);
+            /* +4 bytes: rows off every SIMD alignment but naturally aligned for the block structs (f32/f16
+             * members), as GGUF data and our activation buffers always are */
+            uint8_t *tq1 = malloc(quant_row_size(LLMPI_TYPE_TQ1_0, n) + 4), *tq2 = malloc(quant_row_size(LLMPI_TYPE_TQ2_0, n) + 4);
+            uint8_t *i2 = malloc((size_t)n / 4 + I2S_TENSOR_TAIL + 4);
+            uint8_t *a8s = malloc(quant_row_size(LLMPI_TYPE_I8_S, n) + 4), *a8k = malloc(quant_row_size(LLMPI_TYPE_Q8_K, n) + 4);
+            quant_traits(LLMPI_TYPE_TQ1_0)->quantize(w, tq1 + 4, 1, n, NULL);
+            quant_traits(LLMPI_TYPE_TQ2_0)->quantize(w, tq2 + 4, 1, n, NULL);
+            quant_traits(LLMPI_TYPE_I2_S)->quantize(w, i2 + 4, 1, n, NULL);
+            quant_traits(LLMPI_TYPE_I8_S)->from_float(x, a8s + 4, n);
+            quant_traits(LLMPI_TYPE_Q8_K)->from_float(x, a8k + 4, n);
+            const float i2_scale = quant_i2s_tensor_scale(i2 + 4, n);
             CHECK(i2_scale == wscale, "I2_S scale %g", i2_scale);
             /* exact references from the activation codes */
             float s_act;
-            memcpy(&s_act, a8s + 1 + I8S_SCALE_OFFSET(n), sizeof s_act);
-            const int8_t *c8s = (const int8_t *)(a8s + 1);
+            memcpy(&s_act, a8s + 4 + I8S_SCALE_OFFSET(n), sizeof s_act);
+            const int8_t *c8s = (const int8_t *)(a8s + 4);
             double ref_i8s = 0, ref_q8k = 0;
             for (int64_t b = 0; b < n / 256; b++) {
                 block_q8_K blk;
-                memcpy(&blk, a8k + 1 + (size_t)b * sizeof blk, sizeof blk);
+                memcpy(&blk, a8k + 4 + (size_t)b * sizeof blk, sizeof blk);
                 double sb = 0;
                 for (int k = 0; k < 256; k++) {
                     const double t = w[b * 256 + k] / wscale;
@@ -315,12 +316,12 @@ static void check_ternary_cross_dots(void) {
             ref_i8s = ref_i8s * wscale / s_act;
             ref_q8k *= wscale;
             float d_tq1_i8s, d_tq2_i8s, d_i2_i8s, d_i2_q8k, d_tq2_q8k, d_tq1_q8k;
-            quant_vec_dot_for(LLMPI_TYPE_TQ1_0, LLMPI_TYPE_I8_S)(n, &d_tq1_i8s, tq1 + 1, a8s + 1);
-            quant_vec_dot_for(LLMPI_TYPE_TQ2_0, LLMPI_TYPE_I8_S)(n, &d_tq2_i8s, tq2 + 1, a8s + 1);
-            quant_vec_dot_for(LLMPI_TYPE_I2_S, LLMPI_TYPE_I8_S)(n, &d_i2_i8s, i2 + 1, a8s + 1);
-            quant_vec_dot_for(LLMPI_TYPE_I2_S, LLMPI_TYPE_Q8_K)(n, &d_i2_q8k, i2 + 1, a8k + 1);
-            quant_vec_dot_for(LLMPI_TYPE_TQ2_0, LLMPI_TYPE_Q8_K)(n, &d_tq2_q8k, tq2 + 1, a8k + 1);
-            quant_vec_dot_for(LLMPI_TYPE_TQ1_0, LLMPI_TYPE_Q8_K)(n, &d_tq1_q8k, tq1 + 1, a8k + 1);
+            quant_vec_dot_for(LLMPI_TYPE_TQ1_0, LLMPI_TYPE_I8_S)(n, &d_tq1_i8s, tq1 + 4, a8s + 4);
+            quant_vec_dot_for(LLMPI_TYPE_TQ2_0, LLMPI_TYPE_I8_S)(n, &d_tq2_i8s, tq2 + 4, a8s + 4);
+            quant_vec_dot_for(LLMPI_TYPE_I2_S, LLMPI_TYPE_I8_S)(n, &d_i2_i8s, i2 + 4, a8s + 4);
+            quant_vec_dot_for(LLMPI_TYPE_I2_S, LLMPI_TYPE_Q8_K)(n, &d_i2_q8k, i2 + 4, a8k + 4);
+            quant_vec_dot_for(LLMPI_TYPE_TQ2_0, LLMPI_TYPE_Q8_K)(n, &d_tq2_q8k, tq2 + 4, a8k + 4);
+            quant_vec_dot_for(LLMPI_TYPE_TQ1_0, LLMPI_TYPE_Q8_K)(n, &d_tq1_q8k, tq1 + 4, a8k + 4);
             d_i2_i8s *= i2_scale;
             d_i2_q8k *= i2_scale;
             const double tol_s = 1e-6 * (fabs(ref_i8s) + 1e-3), tol_k = 1e-5 * (fabs(ref_q8k) + 1e-3);
@@ -334,9 +335,9 @@ static void check_ternary_cross_dots(void) {
             /* what the matmul uses (SIMD once a family provides the pair): integer sums are exact, so the
              * result may differ from the reference only by float accumulation order */
             float k1, k2, k3;
-            kern_vec_dot_for(LLMPI_TYPE_TQ1_0, LLMPI_TYPE_I8_S)(n, &k1, tq1 + 1, a8s + 1);
-            kern_vec_dot_for(LLMPI_TYPE_TQ2_0, LLMPI_TYPE_I8_S)(n, &k2, tq2 + 1, a8s + 1);
-            kern_vec_dot_for(LLMPI_TYPE_I2_S, LLMPI_TYPE_Q8_K)(n, &k3, i2 + 1, a8k + 1);
+            kern_vec_dot_for(LLMPI_TYPE_TQ1_0, LLMPI_TYPE_I8_S)(n, &k1, tq1 + 4, a8s + 4);
+            kern_vec_dot_for(LLMPI_TYPE_TQ2_0, LLMPI_TYPE_I8_S)(n, &k2, tq2 + 4, a8s + 4);
+            kern_vec_dot_for(LLMPI_TYPE_I2_S, LLMPI_TYPE_Q8_K)(n, &k3, i2 + 4, a8k + 4);
             CHECK(fabs(k1 - d_tq1_i8s) <= tol_s && fabs(k2 - d_tq2_i8s) <= tol_s && fabs(k3 * i2_scale - d_i2_q8k) <= tol_k,
                   "kern_vec_dot_for differs: %.9g %.9g %.9g", k1, k2, k3 * i2_scale);
             n_cases++;
@@ -575,6 +576,63 @@ static void check_determinism(void) {
     t_end();
 }
 
+/* Load-time TQ1_0 -> TQ2_0 conversion: the same logits as the file layout (no_repack) up to float
+ * summation order; top-1 identical at every position. */
+static void check_tq1_repack(void) {
+    t_begin("TQ1_0 weights converted at load give the logits of the file layout");
+    const char *p0 = find_model("bitnet-3M-TQ1_0");
+    char path[1024];
+    snprintf(path, sizeof path, "%s", p0 ? p0 : "");
+    float *lg[2] = { NULL, NULL };
+    int n_vocab = 0;
+    enum { N = 24 };
+    for (int v = 0; v < 2 && p0; v++) {
+        llmpi_model_params mp = llmpi_model_default_params();
+        mp.no_repack = v == 1;
+        llmpi_error err;
+        llmpi_model *m = NULL;
+        if (llmpi_model_load(path, &mp, &m, &err) != LLMPI_OK) { CHECK(0, "%s", err.msg); break; }
+        n_vocab = llmpi_model_n_vocab(m);
+        llmpi_context_params cp = llmpi_context_default_params();
+        cp.n_ctx = 64;
+        llmpi_context *ctx = NULL;
+        if (llmpi_context_create(m, &cp, &ctx, &err) == LLMPI_OK) {
+            lg[v] = malloc((size_t)N * (size_t)n_vocab * sizeof(float));
+            for (int t = 0; t < N && lg[v]; t++) {
+                const int32_t tok = (int32_t)((t * 37 + 5) % n_vocab);
+                CHECK(llmpi_eval(ctx, &tok, 1, &err) == LLMPI_OK, "eval: %s", err.msg);
+                memcpy(lg[v] + (size_t)t * (size_t)n_vocab, llmpi_get_logits(ctx, -1), (size_t)n_vocab * sizeof(float));
+            }
+            llmpi_context_free(ctx);
+        }
+        llmpi_model_free(m);
+    }
+    CHECK(p0 && lg[0] && lg[1], "model bitnet-3M-TQ1_0 not run");
+    if (lg[0] && lg[1]) {
+        double worst = 0;
+        int same_top = 0;
+        for (int t = 0; t < N; t++) {
+            const float *a = lg[0] + (size_t)t * (size_t)n_vocab, *b = lg[1] + (size_t)t * (size_t)n_vocab;
+            float lo = a[0], hi = a[0];
+            int ta = 0, tb = 0;
+            for (int i = 0; i < n_vocab; i++) {
+                if (a[i] < lo) lo = a[i];
+                if (a[i] > hi) hi = a[i];
+                if (a[i] > a[ta]) ta = i;
+                if (b[i] > b[tb]) tb = i;
+                const double d = fabs((double)a[i] - b[i]);
+                if (d / (hi - lo + 1e-30) > worst && hi > lo) worst = d / (hi - lo);
+            }
+            same_top += ta == tb;
+        }
+        printf("# TQ1_0 repacked vs file layout: max|d|/range %.2e, same top-1 %d/%d\n", worst, same_top, N);
+        CHECK(worst < 1e-3 && same_top == N, "repacked logits differ: %.2e, top-1 %d/%d", worst, same_top, N);
+    }
+    free(lg[0]);
+    free(lg[1]);
+    t_end();
+}
+
 int main(void) {
     /* Every golden logits file in the fixtures, sorted for a stable order. */
     struct dirent **ents;
@@ -610,5 +668,6 @@ int main(void) {
     check_api_errors();
     check_generate_continuation();
     check_determinism();
+    check_tq1_repack();
     return t_summary();
 }
