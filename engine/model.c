@@ -2,6 +2,7 @@
  * Everything a file could get wrong is reported with the key or tensor it concerns. */
 #include "model.h"
 #include "tokenizer.h"
+#include "packed.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -137,22 +138,46 @@ static llmpi_status select_act_type(llmpi_model *m, model_weight *w, llmpi_error
  * the TQ2_0 kernels are faster for prompts and generation (docs/benchmarks.md). Cost: 66/54 of the
  * tensor's memory; the TQ1_0 bytes are given back to the OS (gguf_release_range). Not done for a
  * tensor that is also read raw (the tied token embedding). */
-static llmpi_status repack_tq1_0_as_tq2_0(llmpi_model *m, model_weight *w, const gguf_tensor *t, llmpi_error *err) {
-    const int64_t ne0 = w->m.ne0, ne1 = w->m.ne1;
-    const size_t row2 = quant_row_size(LLMPI_TYPE_TQ2_0, ne0);
+static llmpi_status keep_buffer(llmpi_model *m, void *buf, const char *name, llmpi_error *err) {
     if (m->n_repacked == m->cap_repacked) {
         const int cap = m->cap_repacked ? 2 * m->cap_repacked : 64;
         void **nr = realloc(m->repacked, (size_t)cap * sizeof *nr);
-        if (!nr) { llmpi_set_error(err, LLMPI_ERR_NOMEM, "out of memory repacking '%s'", w->name); return err->code; }
+        if (!nr) {
+            free(buf);
+            llmpi_set_error(err, LLMPI_ERR_NOMEM, "out of memory repacking '%s'", name);
+            return err->code;
+        }
         m->repacked = nr;
         m->cap_repacked = cap;
     }
+    m->repacked[m->n_repacked++] = buf;
+    return LLMPI_OK;
+}
+
+/* Row groups interleaved for the packed kernels where this CPU's kernel family has one
+ * (kernels/packed.h: Q4_0 on AVX-512). Same bytes as the tensor; the file's copy is given back. */
+static llmpi_status pack_rows(llmpi_model *m, model_weight *w, const gguf_tensor *t, llmpi_error *err) {
+    const uint32_t layout = kern_pack_layout(&w->m);
+    const size_t bytes = layout ? kern_packed_bytes(&w->m, layout) : 0;
+    if (bytes == 0) return LLMPI_OK;
+    void *dst = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!dst) { llmpi_set_error(err, LLMPI_ERR_NOMEM, "out of memory packing '%s'", w->name); return err->code; }
+    const void *orig = w->m.data;
+    if (kern_pack_matrix(&w->m, layout, dst) != 0) { free(dst); return LLMPI_OK; }
+    TRY_SCHEME(keep_buffer(m, dst, w->name, err));
+    if (orig == t->data) gguf_release_range(&m->file, t->data, bytes);
+    return LLMPI_OK;
+}
+
+static llmpi_status repack_tq1_0_as_tq2_0(llmpi_model *m, model_weight *w, const gguf_tensor *t, llmpi_error *err) {
+    const int64_t ne0 = w->m.ne0, ne1 = w->m.ne1;
+    const size_t row2 = quant_row_size(LLMPI_TYPE_TQ2_0, ne0);
     const size_t bytes = (row2 * (size_t)ne1 + 63) / 64 * 64;
     uint8_t *dst = aligned_alloc(64, bytes ? bytes : 64);
     if (!dst) { llmpi_set_error(err, LLMPI_ERR_NOMEM, "out of memory repacking '%s'", w->name); return err->code; }
     for (int64_t r = 0; r < ne1; r++)
         quant_tq1_0_to_tq2_0((const uint8_t *)w->m.data + (size_t)r * w->m.row_bytes, dst + (size_t)r * row2, ne0);
-    m->repacked[m->n_repacked++] = dst;
+    TRY_SCHEME(keep_buffer(m, dst, w->name, err));
     gguf_release_range(&m->file, t->data, w->m.row_bytes * (size_t)ne1);
     w->m.data = dst;
     w->m.type = LLMPI_TYPE_TQ2_0;
@@ -194,6 +219,7 @@ static llmpi_status bind_matrix(llmpi_model *m, model_weight *w, const char *nam
     if (t->type == LLMPI_TYPE_TQ1_0 && !m->no_repack && t != m->tok_embd_t)
         TRY_SCHEME(repack_tq1_0_as_tq2_0(m, w, t, err));
     TRY_SCHEME(select_act_type(m, w, err));
+    if (!m->no_repack && t != m->tok_embd_t) TRY_SCHEME(pack_rows(m, w, t, err));
 
     if (m->arch->weight_scales_ok) {
         /* BitNet: "blk.N.attn_q.weight" may come with "blk.N.attn_q.scale" [1] multiplying its output. */

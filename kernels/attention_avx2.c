@@ -119,14 +119,8 @@ static void pv_avx2(float *out, const float *v, size_t v_stride, const float *w,
             a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_broadcast_ss(w + j), _mm256_loadu_ps(v + (size_t)j * v_stride + d0)));
         _mm256_storeu_ps(out + d0, a);
     }
-    for (; d0 < D; d0++) {
-        float a = out[d0];
-        for (int j = j0; j < j1; j++) {
-            const float prod = w[j] * v[(size_t)j * v_stride + (size_t)d0];
-            a += prod;
-        }
-        out[d0] = a;
-    }
+    /* columns past the last full vector: the reference's operations on the remaining D - d0 columns */
+    if (d0 < D) kern_attn_ops_scalar.pv(out + d0, v + d0, v_stride, w, j0, j1, D - d0);
 }
 
 /* vcvtps2ph (imm 0 = round to nearest even) matches quant_f32_to_f16 except for NaN payloads;

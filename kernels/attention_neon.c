@@ -104,14 +104,8 @@ static void pv_neon(float *out, const float *v, size_t v_stride, const float *w,
         for (int j = j0; j < j1; j++) a = vaddq_f32(a, vmulq_n_f32(vld1q_f32(v + (size_t)j * v_stride + d0), w[j]));
         vst1q_f32(out + d0, a);
     }
-    for (; d0 < D; d0++) {
-        float a = out[d0];
-        for (int j = j0; j < j1; j++) {
-            const float prod = w[j] * v[(size_t)j * v_stride + (size_t)d0];
-            a += prod;
-        }
-        out[d0] = a;
-    }
+    /* columns past the last full vector: the reference's operations on the remaining D - d0 columns */
+    if (d0 < D) kern_attn_ops_scalar.pv(out + d0, v + d0, v_stride, w, j0, j1, D - d0);
 }
 
 /* fcvtn rounds by FPCR (round to nearest even, the Linux default) like quant_f32_to_f16, but keeps

@@ -22,6 +22,8 @@ typedef struct {
     uint32_t    act_type;     /* activation type the matmul converts X to; 0 (never an alternative)
                                * = the type's vec_dot_type. Ternary weights may take the other
                                * scheme's type (TQx: I8_S, I2_S: Q8_K; engine act_scheme). */
+    uint32_t    packed;       /* 0: rows in the file layout; KERN_PACKED_*: row groups interleaved at load
+                               * (kernels/packed.h), data then points at the packed copy */
 } kern_matrix;
 
 /* Fastest dot product available for weight type t on this CPU (never NULL for a supported type). */

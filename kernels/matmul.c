@@ -1,5 +1,6 @@
 #include "kernels.h"
 #include "ternary.h"   /* [h4] ternary LUT family hook */
+#include "packed.h"
 
 #include <string.h>
 
@@ -13,8 +14,14 @@ static size_t act_row_bytes(const kern_matrix *w) {
     return quant_row_size(act_type(w), w->ne0);
 }
 
+/* Scratch: converted activations, then (packed matrices) the packed kernel's per-block sums at the
+ * next 64-byte boundary. */
+static size_t packed_extra_offset(const kern_matrix *w, int n_tokens) {
+    return (act_row_bytes(w) * (size_t)n_tokens + 63) / 64 * 64;
+}
+
 size_t kern_matmul_scratch_bytes(const kern_matrix *w, int n_tokens) {
-    const size_t own = act_row_bytes(w) * (size_t)n_tokens + 64;
+    const size_t own = packed_extra_offset(w, n_tokens) + kern_packed_scratch_bytes(w, n_tokens) + 64;
     /* [h4] the ternary LUT path (kern_ternary_matmul below) needs activation tables */
     const size_t lut = kern_ternary_scratch_bytes(w, n_tokens);
     return lut > own ? lut : own;
@@ -29,6 +36,7 @@ typedef struct {
     uint8_t *xq;          /* converted activations, n_tokens rows of act_bytes */
     size_t act_bytes;
     llmpi_pool *pool;
+    int64_t row0;         /* first row to compute (rows below it were done by the packed kernel) */
 } matmul_job;
 
 /* Activation conversion: one row per token, split across threads by row. */
@@ -57,10 +65,11 @@ static void matmul_task(void *argp, int ith, int nth) {
     kern_vec_dot4_fn dot4 = j->n_tokens >= 4 && own_act ? kern_vec_dot_4(w->type) : NULL;
     int64_t rows_per_chunk = w->ne1 / ((int64_t)nth * 8);
     if (rows_per_chunk < MIN_ROWS_PER_CHUNK) rows_per_chunk = MIN_ROWS_PER_CHUNK;
-    const int64_t n_chunks = (w->ne1 + rows_per_chunk - 1) / rows_per_chunk;
+    const int64_t n_rows = w->ne1 - j->row0;
+    const int64_t n_chunks = (n_rows + rows_per_chunk - 1) / rows_per_chunk;
     (void)ith;
     for (int64_t c = pool_chunk_next(j->pool); c < n_chunks; c = pool_chunk_next(j->pool)) {
-        const int64_t r0 = c * rows_per_chunk;
+        const int64_t r0 = j->row0 + c * rows_per_chunk;
         const int64_t r1 = r0 + rows_per_chunk < w->ne1 ? r0 + rows_per_chunk : w->ne1;
         for (int64_t r = r0; r < r1; r++) {
             const uint8_t *wr = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
@@ -92,7 +101,7 @@ void kern_matmul(llmpi_pool *pool, const kern_matrix *w, const float *x, int n_t
     /* [h4, issue #6] TQ1_0 / TQ2_0 / I2_S through the LUT family when kern_set_ternary_mode (or its
      * "auto" table) picks it for this matrix (kernels/ternary.c); otherwise the MAD kernels below. */
     if (kern_ternary_matmul(pool, w, x, n_tokens, y, ldy, scratch)) return;
-    matmul_job j = { w, x, n_tokens, y, ldy, scratch, act_row_bytes(w), pool };
+    matmul_job j = { w, x, n_tokens, y, ldy, scratch, act_row_bytes(w), pool, 0 };
     if (act_type(w) == LLMPI_TYPE_F32) {
         /* F32 weights: the activation is used as is. */
         memcpy(scratch, x, (size_t)n_tokens * j.act_bytes);
@@ -100,6 +109,14 @@ void kern_matmul(llmpi_pool *pool, const kern_matrix *w, const float *x, int n_t
         convert_task(&j, 0, 1);
     } else {
         pool_run(pool, convert_task, &j);
+    }
+    if (w->packed) {
+        /* Row groups interleaved at load (kernels/packed.h); the ne1 % 16 rows after them are in the file
+         * layout and go through the dot kernels below. */
+        kern_packed_matmul(pool, w, j.xq, j.act_bytes, n_tokens, y, ldy,
+                           (uint8_t *)scratch + packed_extra_offset(w, n_tokens));
+        j.row0 = w->ne1 / KERN_PACK_ROWS * KERN_PACK_ROWS;
+        if (j.row0 == w->ne1) return;
     }
     pool_run(pool, matmul_task, &j);
 }
