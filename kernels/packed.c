@@ -2,6 +2,7 @@
  * threaded driver kern_matmul hands packed matrices to. */
 #include "packed.h"
 #include "blocks.h"
+#include "ref.h"   /* q4k_get_scale_min */
 
 #include <math.h>
 #include <string.h>
@@ -11,33 +12,61 @@
 #endif
 
 enum { Q4_0_GROUP_BLOCK_BYTES = KERN_PACK_ROWS * (int)sizeof(block_q4_0),    /* 288 */
-       Q8_0_GROUP_BLOCK_BYTES = KERN_PACK_ROWS * (int)sizeof(block_q8_0) };   /* 544 */
+       Q8_0_GROUP_BLOCK_BYTES = KERN_PACK_ROWS * (int)sizeof(block_q8_0),    /* 544 */
+       Q4_K_GROUP_BLOCK_BYTES = KERN_PACK_ROWS * (int)sizeof(block_q4_K),    /* 2304 */
+       Q2_K_GROUP_BLOCK_BYTES = KERN_PACK_ROWS * (int)sizeof(block_q2_K) };  /* 1344 */
 
-/* The layout a type packs into, its block size in the file and the number of 4-byte code chunks. */
+/* One row per packed layout: the weight type it packs, the activation type its kernel takes, the
+ * weights per block and the file block size (a group block is KERN_PACK_ROWS file blocks). */
+typedef struct {
+    uint32_t type, act_type;
+    int block_elems;
+    size_t file_block_bytes;
+} packed_layout_info;
+
+static const packed_layout_info layout_infos[] = {
+    [KERN_PACKED_Q4_0_16] = { LLMPI_TYPE_Q4_0, LLMPI_TYPE_Q8_0, 32, sizeof(block_q4_0) },
+    [KERN_PACKED_Q8_0_16] = { LLMPI_TYPE_Q8_0, LLMPI_TYPE_Q8_0, 32, sizeof(block_q8_0) },
+    [KERN_PACKED_Q4_K_16] = { LLMPI_TYPE_Q4_K, LLMPI_TYPE_Q8_K, 256, sizeof(block_q4_K) },
+    [KERN_PACKED_Q2_K_16] = { LLMPI_TYPE_Q2_K, LLMPI_TYPE_Q8_K, 256, sizeof(block_q2_K) },
+};
+#define N_LAYOUTS ((uint32_t)(sizeof layout_infos / sizeof layout_infos[0]))
+
 static uint32_t layout_of_type(uint32_t t) {
-    return t == LLMPI_TYPE_Q4_0 ? KERN_PACKED_Q4_0_16 : t == LLMPI_TYPE_Q8_0 ? KERN_PACKED_Q8_0_16 : KERN_PACKED_NONE;
+    for (uint32_t l = 1; l < N_LAYOUTS; l++)
+        if (layout_infos[l].type == t) return l;
+    return KERN_PACKED_NONE;
 }
-static size_t file_block_bytes(uint32_t layout) {
-    return layout == KERN_PACKED_Q4_0_16 ? sizeof(block_q4_0) : sizeof(block_q8_0);
-}
+static size_t file_block_bytes(uint32_t layout) { return layout_infos[layout].file_block_bytes; }
 static size_t group_block_bytes(uint32_t layout) { return KERN_PACK_ROWS * file_block_bytes(layout); }
+static int64_t blocks_per_row(const kern_matrix *w) { return w->ne0 / layout_infos[w->packed].block_elems; }
 
 static bool packable(const kern_matrix *w, uint32_t layout) {
-    return layout != KERN_PACKED_NONE && layout_of_type(w->type) == layout && w->packed == KERN_PACKED_NONE &&
-           w->ne0 > 0 && w->ne0 % 32 == 0 && w->ne1 >= KERN_PACK_ROWS &&
-           (w->act_type == 0 || w->act_type == LLMPI_TYPE_Q8_0) &&
-           w->row_bytes == (size_t)(w->ne0 / 32) * file_block_bytes(layout);
+    if (layout == KERN_PACKED_NONE || layout >= N_LAYOUTS) return false;
+    const packed_layout_info *li = &layout_infos[layout];
+    return li->type == w->type && w->packed == KERN_PACKED_NONE && w->ne0 > 0 && w->ne0 % li->block_elems == 0 &&
+           w->ne1 >= KERN_PACK_ROWS && (w->act_type == 0 || w->act_type == li->act_type) &&
+           w->row_bytes == (size_t)(w->ne0 / li->block_elems) * li->file_block_bytes;
 }
 
 kern_packed_q4_0_fn kern_packed_kernel(uint32_t layout, const char **impl) {
+    static const kern_packed_q4_0_fn refs[] = { [KERN_PACKED_Q4_0_16] = kern_packed_q4_0_ref,
+                                                [KERN_PACKED_Q8_0_16] = kern_packed_q8_0_ref,
+                                                [KERN_PACKED_Q4_K_16] = kern_packed_q4_K_ref,
+                                                [KERN_PACKED_Q2_K_16] = kern_packed_q2_K_ref };
+    if (layout == KERN_PACKED_NONE || layout >= N_LAYOUTS) return NULL;
 #if defined(__x86_64__)
+    static const kern_packed_q4_0_fn avx512[] = { [KERN_PACKED_Q4_0_16] = kern_packed_q4_0_avx512,
+                                                  [KERN_PACKED_Q8_0_16] = kern_packed_q8_0_avx512,
+                                                  [KERN_PACKED_Q4_K_16] = kern_packed_q4_K_avx512,
+                                                  [KERN_PACKED_Q2_K_16] = kern_packed_q2_K_avx512 };
     if (strcmp(kern_get_impl(), "avx512") == 0) {
         if (impl) *impl = "avx512";
-        return layout == KERN_PACKED_Q8_0_16 ? kern_packed_q8_0_avx512 : kern_packed_q4_0_avx512;
+        return avx512[layout];
     }
 #endif
     if (impl) *impl = "scalar";   /* no SIMD packed kernel in this family: the reference */
-    return layout == KERN_PACKED_Q8_0_16 ? kern_packed_q8_0_ref : kern_packed_q4_0_ref;
+    return refs[layout];
 }
 
 kern_packed_q4_0_fn kern_packed_q4_0_kernel(const char **impl) { return kern_packed_kernel(KERN_PACKED_Q4_0_16, impl); }
@@ -56,22 +85,53 @@ size_t kern_packed_bytes(const kern_matrix *w, uint32_t layout) {
     return w->row_bytes * (size_t)w->ne1;   /* size-preserving: 16 blocks of the file -> one group block */
 }
 
+/* One group block of Q4_0 / Q8_0: f16 d of the 16 rows, then the codes in 4-byte chunks. */
+static void pack_q_0_block(uint32_t layout, const uint8_t *const *blk, uint8_t *o) {
+    const int n_chunks = (int)(file_block_bytes(layout) - 2) / 4;   /* 4 (Q4_0: 16 code bytes) or 8 (Q8_0: 32) */
+    for (int r = 0; r < KERN_PACK_ROWS; r++) {
+        /* both block types: f16 d at byte 0, codes from byte 2 */
+        memcpy(o + 2 * r, blk[r], 2);
+        for (int q = 0; q < n_chunks; q++) memcpy(o + 32 + 64 * q + 4 * r, blk[r] + 2 + 4 * q, 4);
+    }
+}
+
+/* One group block of Q4_K (layout in packed.h): d, dmin, 12 planes of scale bytes, 32 code chunks. */
+static void pack_q4_K_block(const uint8_t *const *blk, uint8_t *o) {
+    for (int r = 0; r < KERN_PACK_ROWS; r++) {
+        const block_q4_K *b = (const block_q4_K *)(const void *)blk[r];
+        memcpy(o + 2 * r, &b->d, 2);
+        memcpy(o + 32 + 2 * r, &b->dmin, 2);
+        for (int k = 0; k < K_SCALE_SIZE; k++) o[64 + 16 * k + r] = b->scales[k];
+        for (int c = 0; c < QK_K / 8; c++) memcpy(o + 256 + 64 * c + 4 * r, b->qs + 4 * c, 4);
+    }
+}
+
+/* One group block of Q2_K (layout in packed.h): d, dmin, 16 planes of scale bytes, 16 code chunks. */
+static void pack_q2_K_block(const uint8_t *const *blk, uint8_t *o) {
+    for (int r = 0; r < KERN_PACK_ROWS; r++) {
+        const block_q2_K *b = (const block_q2_K *)(const void *)blk[r];
+        memcpy(o + 2 * r, &b->d, 2);
+        memcpy(o + 32 + 2 * r, &b->dmin, 2);
+        for (int k = 0; k < QK_K / 16; k++) o[64 + 16 * k + r] = b->scales[k];
+        for (int c = 0; c < QK_K / 16; c++) memcpy(o + 320 + 64 * c + 4 * r, b->qs + 4 * c, 4);
+    }
+}
+
 int kern_pack_matrix(kern_matrix *w, uint32_t layout, void *dst) {
     if (!dst || kern_packed_bytes(w, layout) == 0) return -1;
-    const int64_t nb = w->ne0 / 32, n_groups = w->ne1 / KERN_PACK_ROWS;
+    const int64_t nb = w->ne0 / layout_infos[layout].block_elems, n_groups = w->ne1 / KERN_PACK_ROWS;
     const size_t fbb = file_block_bytes(layout), gbb = group_block_bytes(layout);
-    const int n_chunks = (int)(fbb - 2) / 4;   /* 4 (Q4_0: 16 code bytes) or 8 (Q8_0: 32) */
     const uint8_t *src = w->data;
     uint8_t *out = dst;
     for (int64_t g = 0; g < n_groups; g++)
         for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *blk[KERN_PACK_ROWS];
+            for (int r = 0; r < KERN_PACK_ROWS; r++)
+                blk[r] = src + (size_t)(g * KERN_PACK_ROWS + r) * w->row_bytes + (size_t)b * fbb;
             uint8_t *o = out + ((size_t)g * (size_t)nb + (size_t)b) * gbb;
-            for (int r = 0; r < KERN_PACK_ROWS; r++) {
-                /* both block types: f16 d at byte 0, codes from byte 2 */
-                const uint8_t *blk = src + (size_t)(g * KERN_PACK_ROWS + r) * w->row_bytes + (size_t)b * fbb;
-                memcpy(o + 2 * r, blk, 2);
-                for (int q = 0; q < n_chunks; q++) memcpy(o + 32 + 64 * q + 4 * r, blk + 2 + 4 * q, 4);
-            }
+            if (layout == KERN_PACKED_Q4_K_16) pack_q4_K_block(blk, o);
+            else if (layout == KERN_PACKED_Q2_K_16) pack_q2_K_block(blk, o);
+            else pack_q_0_block(layout, blk, o);
         }
     /* rows past the last full group: file layout, at the same offsets as in the file */
     const size_t done = (size_t)n_groups * KERN_PACK_ROWS * w->row_bytes;
@@ -129,14 +189,109 @@ void kern_packed_q8_0_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
     }
 }
 
+/* Per row and super-block, llama.cpp's repacked Q4_K order (ggml gemv/gemm_q4_K_8x8_q8_K):
+ * isum = sum_s sc_s * sum_{i in s} c_i a_i and imin = sum_s m_s * (bsums[2s] + bsums[2s+1]) exactly in
+ * int32 (|isum| <= 8 * 63 * 32 * 15 * 128 < 2^25), then acc += isum * (d * da), accm += imin * (dmin * da)
+ * as two fmaf chains; the row's result is acc - accm. */
+void kern_packed_q4_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy) {
+    (void)da;
+    (void)sa8;
+    for (int t = 0; t < n_tok; t++) {
+        float acc[KERN_PACK_ROWS] = { 0 }, accm[KERN_PACK_ROWS] = { 0 };
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *blk = grp + (size_t)b * Q4_K_GROUP_BLOCK_BYTES;
+            block_q8_K a;
+            memcpy(&a, act_rows[t] + (size_t)b * act_block_bytes, sizeof a);
+            for (int r = 0; r < KERN_PACK_ROWS; r++) {
+                uint8_t scales[K_SCALE_SIZE];
+                for (int k = 0; k < K_SCALE_SIZE; k++) scales[k] = blk[64 + 16 * k + r];
+                int32_t isum = 0, imin = 0;
+                for (int s = 0; s < 8; s++) {
+                    uint8_t sc, m;
+                    q4k_get_scale_min(s, scales, &sc, &m);
+                    /* sub-block s = elements 32s..32s+31: nibble (s & 1) of code bytes 32 (s / 2) + i */
+                    int32_t sum = 0;
+                    for (int i = 0; i < 32; i++) {
+                        const int j = 32 * (s / 2) + i;   /* code byte index in the row's qs[128] */
+                        const uint8_t byte = blk[256 + 64 * (j / 4) + 4 * r + j % 4];
+                        sum += ((s & 1) ? byte >> 4 : byte & 0x0F) * a.qs[32 * s + i];
+                    }
+                    isum += sc * sum;
+                    imin += m * (a.bsums[2 * s] + a.bsums[2 * s + 1]);
+                }
+                uint16_t dh, mh;
+                memcpy(&dh, blk + 2 * r, 2);
+                memcpy(&mh, blk + 32 + 2 * r, 2);
+                acc[r] = fmaf((float)isum, quant_f16_to_f32(dh) * a.d, acc[r]);
+                accm[r] = fmaf((float)imin, quant_f16_to_f32(mh) * a.d, accm[r]);
+            }
+        }
+        for (int r = 0; r < KERN_PACK_ROWS; r++)
+            y[(size_t)t * (size_t)ldy + (size_t)r] = (acc[r] - accm[r]) * tensor_scale;
+    }
+}
+
+/* Per row, the float order of the file-layout AVX2 dot (kernels/dot_avx2.c dot_q2_K_q8_K), which is
+ * what llama.cpp's goldens agree with (its AVX-512-only repacked Q2_K order agrees less): 8 float lanes,
+ * lane l += sumi_l * (d * da) per super-block with sumi_l = sum of sc * c * a over the elements
+ * 128 h + 32 k + 4 l + i (i < 4) -- code chunk 8 h + l of the layout (exact: |sumi_l| <= 32 * 45 * 128);
+ * a separate float sum of (dmin * da) * (sum_s m_s * bsums[s]); the row's result is
+ * hsum(lanes) - minsum with hsum = ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). */
+static float hsum8(const float l[8]) {
+    const float r0 = l[0] + l[4], r1 = l[1] + l[5], r2 = l[2] + l[6], r3 = l[3] + l[7];
+    return (r0 + r2) + (r1 + r3);
+}
+
+void kern_packed_q2_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy) {
+    (void)da;
+    (void)sa8;
+    for (int t = 0; t < n_tok; t++) {
+        float lane[KERN_PACK_ROWS][8] = { { 0 } }, minsum[KERN_PACK_ROWS] = { 0 };
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *blk = grp + (size_t)b * Q2_K_GROUP_BLOCK_BYTES;
+            block_q8_K a;
+            memcpy(&a, act_rows[t] + (size_t)b * act_block_bytes, sizeof a);
+            for (int r = 0; r < KERN_PACK_ROWS; r++) {
+                uint16_t dh, mh;
+                memcpy(&dh, blk + 2 * r, 2);
+                memcpy(&mh, blk + 32 + 2 * r, 2);
+                const float d = quant_f16_to_f32(dh) * a.d;
+                int32_t msum = 0;
+                for (int sb = 0; sb < QK_K / 16; sb++) msum += (blk[64 + 16 * sb + r] >> 4) * a.bsums[sb];
+                for (int l = 0; l < 8; l++) {
+                    int32_t sumi = 0;
+                    for (int h = 0; h < 2; h++)
+                        for (int k = 0; k < 4; k++)
+                            for (int i = 0; i < 4; i++) {
+                                const int e = 128 * h + 32 * k + 4 * l + i;   /* sub-block e / 16 */
+                                const uint8_t byte = blk[320 + 64 * (8 * h + l) + 4 * r + i];
+                                sumi += (blk[64 + 16 * (e / 16) + r] & 0x0F) * ((byte >> (2 * k)) & 3) * a.qs[e];
+                            }
+                    lane[r][l] = fmaf((float)sumi, d, lane[r][l]);
+                }
+                const float dmin = quant_f16_to_f32(mh) * a.d;
+                minsum[r] += dmin * (float)msum;
+            }
+        }
+        for (int r = 0; r < KERN_PACK_ROWS; r++)
+            y[(size_t)t * (size_t)ldy + (size_t)r] = (hsum8(lane[r]) - minsum[r]) * tensor_scale;
+    }
+}
+
 /* ---- driver ------------------------------------------------------------------------------------- */
 
 /* Per token and block: da (f32), then Q4_0: sa8 (int32) / Q8_0: the 32 codes + 128 (bytes). */
 static size_t per_block_extra(uint32_t layout) { return layout == KERN_PACKED_Q8_0_16 ? 32 : sizeof(int32_t); }
 
+/* The K-quant kernels read d and bsums straight from the Q8_K activation blocks: no prepared data. */
+static bool needs_prep(uint32_t layout) { return layout != KERN_PACKED_Q4_K_16 && layout != KERN_PACKED_Q2_K_16; }
+
 size_t kern_packed_scratch_bytes(const kern_matrix *w, int n_tokens) {
-    if (w->packed == KERN_PACKED_NONE) return 0;
-    return (size_t)n_tokens * (size_t)(w->ne0 / 32) * (sizeof(float) + per_block_extra(w->packed)) + 64;
+    if (w->packed == KERN_PACKED_NONE || w->packed >= N_LAYOUTS) return 0;
+    if (!needs_prep(w->packed)) return 64;
+    return (size_t)n_tokens * (size_t)blocks_per_row(w) * (sizeof(float) + per_block_extra(w->packed)) + 64;
 }
 
 typedef struct {
@@ -149,6 +304,7 @@ typedef struct {
     const float *da;
     const int32_t *sa8;    /* Q4_0 */
     const uint8_t *au;     /* Q8_0: codes + 128, n_tokens rows of nb * 32 bytes */
+    size_t act_block_bytes;   /* stride of one block in the kernel's activation rows */
     kern_packed_q4_0_fn kernel;
     llmpi_pool *pool;
 } packed_job;
@@ -156,7 +312,7 @@ typedef struct {
 /* Per token and block: the activation scale as f32 and 8 * the sum of its codes. */
 static void prep_task(void *argp, int ith, int nth) {
     packed_job *j = argp;
-    const int64_t nb = j->w->ne0 / 32;
+    const int64_t nb = blocks_per_row(j->w);
     float *da = (float *)j->da;
     int32_t *sa8 = (int32_t *)j->sa8;
     for (int t = ith; t < j->n_tokens; t += nth)
@@ -179,7 +335,7 @@ static void prep_task(void *argp, int ith, int nth) {
 static void packed_task(void *argp, int ith, int nth) {
     packed_job *j = argp;
     const kern_matrix *w = j->w;
-    const int64_t nb = w->ne0 / 32, n_groups = w->ne1 / KERN_PACK_ROWS;
+    const int64_t nb = blocks_per_row(w), n_groups = w->ne1 / KERN_PACK_ROWS;
     int64_t per_chunk = n_groups / ((int64_t)nth * 8);
     if (per_chunk < 1) per_chunk = 1;
     const int64_t n_chunks = (n_groups + per_chunk - 1) / per_chunk;
@@ -193,7 +349,7 @@ static void packed_task(void *argp, int ith, int nth) {
                 const uint8_t *rows[KERN_PACK_TILE];
                 for (int t = 0; t < n_tok; t++)
                     rows[t] = j->au ? j->au + (size_t)(t0 + t) * (size_t)nb * 32 : j->xq + (size_t)(t0 + t) * j->act_bytes;
-                j->kernel(grp, nb, rows, j->au ? 32 : sizeof(block_q8_0), j->da + (size_t)t0 * (size_t)nb,
+                j->kernel(grp, nb, rows, j->act_block_bytes, j->da ? j->da + (size_t)t0 * (size_t)nb : NULL,
                           j->sa8 ? j->sa8 + (size_t)t0 * (size_t)nb : NULL, n_tok, w->tensor_scale,
                           j->y + (size_t)t0 * (size_t)j->ldy + (size_t)g * KERN_PACK_ROWS, j->ldy);
             }
@@ -203,12 +359,18 @@ static void packed_task(void *argp, int ith, int nth) {
 
 void kern_packed_matmul(llmpi_pool *pool, const kern_matrix *w, const uint8_t *xq, size_t act_bytes, int n_tokens,
                         float *y, int64_t ldy, void *extra) {
-    const int64_t nb = w->ne0 / 32;
+    if (!needs_prep(w->packed)) {   /* K-quants: the kernel takes the Q8_K rows as they are */
+        packed_job j = { w, xq, act_bytes, n_tokens, y, ldy, NULL, NULL, NULL, sizeof(block_q8_K),
+                         kern_packed_kernel(w->packed, NULL), pool };
+        pool_run(pool, packed_task, &j);
+        return;
+    }
+    const int64_t nb = blocks_per_row(w);
     float *da = extra;
     void *rest = da + (size_t)n_tokens * (size_t)nb;
     const bool q8 = w->packed == KERN_PACKED_Q8_0_16;
     packed_job j = { w, xq, act_bytes, n_tokens, y, ldy, da, q8 ? NULL : rest, q8 ? rest : NULL,
-                     kern_packed_kernel(w->packed, NULL), pool };
+                     q8 ? 32 : sizeof(block_q8_0), kern_packed_kernel(w->packed, NULL), pool };
     if (n_tokens == 1) prep_task(&j, 0, 1);
     else pool_run(pool, prep_task, &j);
     pool_run(pool, packed_task, &j);

@@ -17,6 +17,22 @@
  * token) and subtract 128 * sum_j w_j: isum = sum (a + 128) w - 128 sum w = sum a w, exact
  * (|isum| <= 32 * 255 * 128).
  *
+ * KERN_PACKED_Q4_K_16 (Q4_K x Q8_K): group block = 16 super-blocks (2304 bytes, the file's size):
+ *   bytes    0..31   : d of rows 0..15 (f16);  bytes 32..63: dmin of rows 0..15 (f16)
+ *   bytes   64..255  : 12 planes of 16 bytes; plane k byte r = row r's scales[k] (the 6-bit scale/min
+ *                      packing of the file, decoded in the kernel: 16 rows per vector operation)
+ *   bytes  256..2303 : 32 chunks of 64 bytes; chunk c, bytes 4r..4r+3 = row r's qs[4c..4c+3]
+ * Code byte j of a row holds element 64 (j / 32) + j % 32 (low nibble) and that + 32 (high nibble), so
+ * chunk c serves sub-blocks 2 (c / 8) (low) and 2 (c / 8) + 1 (high). Float order per row: llama.cpp's
+ * repacked Q4_K (two fmaf chains, see kern_packed_q4_K_ref).
+ *
+ * KERN_PACKED_Q2_K_16 (Q2_K x Q8_K): group block = 16 super-blocks (1344 bytes, the file's size):
+ *   bytes    0..63   : d, then dmin of rows 0..15 (f16)
+ *   bytes   64..319  : 16 planes of 16 bytes; plane s byte r = row r's scales[s] (scale | min << 4)
+ *   bytes  320..1343 : 16 chunks of 64 bytes; chunk c, bytes 4r..4r+3 = row r's qs[4c..4c+3]
+ * Code byte j holds elements 128 (j / 32) + 32 k + j % 32 in bits 2k..2k+1 (k = 0..3). Float order per
+ * row: our file-layout AVX2 Q2_K dot (8 lanes + hsum, separate mins sum; kern_packed_q2_K_ref).
+ *
  * Per row the float result is acc = fmaf((float)isum_b, d_w * d_a, acc) over blocks b in order, with
  * isum_b = sum_j (c_j - 8) a_j exact in int32 (|isum| <= 32*8*127): the scalar reference and the SIMD
  * kernels are bit-identical, and the order is llama.cpp's repacked Q4_0 GEMV/GEMM order. */
@@ -25,7 +41,8 @@
 
 #include "kernels.h"
 
-enum { KERN_PACKED_NONE = 0, KERN_PACKED_Q4_0_16 = 1, KERN_PACKED_Q8_0_16 = 2 };
+enum { KERN_PACKED_NONE = 0, KERN_PACKED_Q4_0_16 = 1, KERN_PACKED_Q8_0_16 = 2, KERN_PACKED_Q4_K_16 = 3,
+       KERN_PACKED_Q2_K_16 = 4 };
 #define KERN_PACK_ROWS 16
 
 /* Layout the matrix would be packed into on this CPU's active kernel family (KERN_PACKED_NONE if the
@@ -63,6 +80,19 @@ void kern_packed_q8_0_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
                           const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
 #if defined(__x86_64__)
 void kern_packed_q8_0_avx512(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
+                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+#endif
+/* Q4_K: act_rows[t] are Q8_K rows (block b at b * act_block_bytes); da and sa8 unused (NULL). */
+void kern_packed_q4_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+#if defined(__x86_64__)
+void kern_packed_q4_K_avx512(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
+                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+#endif
+void kern_packed_q2_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+#if defined(__x86_64__)
+void kern_packed_q2_K_avx512(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
                              const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
 #endif
 /* The packed kernel for a layout under the active family (the reference when the family has none). */

@@ -93,3 +93,191 @@ void kern_packed_q8_0_avx512(const uint8_t *grp, int64_t nb, const uint8_t *cons
     default: kern_packed_q8_0_ref(grp, nb, act_rows, abb, da, sa8, n_tok, tensor_scale, y, ldy); break;
     }
 }
+
+/* KERN_PACKED_Q4_K_16: per super-block the 6-bit scales and mins of the 16 rows are decoded with a few
+ * byte operations on the 12 scale planes (plane k = byte k of every row's scales[12]):
+ *   sc 0..3 = planes 0..3 & 63            m 0..3 = planes 4..7 & 63
+ *   sc 4..7 = (planes 8..11 & 15) | ((planes 0..3 >> 6) << 4)
+ *   m  4..7 = (planes 8..11 >> 4) | ((planes 4..7 >> 6) << 4)
+ * then widened to one 32-bit lane per row. Sub-block sums are exact dpbusd chains (|sum| <= 32*15*128),
+ * scaled with vpmulld; the mins term is 4 dpwssd of (m_2k, m_2k+1) int16 pairs with the token's
+ * (bsum_2k, bsum_2k+1) pair. T <= 4 tokens per pass (the accumulators of more do not fit in registers). */
+#define Q4K_TILE 4
+static inline __attribute__((always_inline)) void tile_q4_K(const int T, const uint8_t *grp, int64_t nb,
+                                                           const uint8_t *const *act_rows, size_t abb,
+                                                           float tensor_scale, float *y, int64_t ldy) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m63 = _mm512_set1_epi8(63), m30 = _mm512_set1_epi8(0x30);
+    __m512 acc[Q4K_TILE], accm[Q4K_TILE];
+    for (int t = 0; t < T; t++) acc[t] = accm[t] = _mm512_setzero_ps();
+    _Alignas(64) uint8_t dec[4][64];   /* sc 0..3, sc 4..7, m 0..3, m 4..7: 16 bytes (rows) per sub-block */
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = grp + (size_t)b * (KERN_PACK_ROWS * sizeof(block_q4_K));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+        const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + 32)));
+        const __m512i p0 = _mm512_loadu_si512((const void *)(blk + 64));
+        const __m512i p1 = _mm512_loadu_si512((const void *)(blk + 128));
+        const __m512i p2 = _mm512_loadu_si512((const void *)(blk + 192));
+        _mm512_store_si512((void *)dec[0], _mm512_and_si512(p0, m63));
+        _mm512_store_si512((void *)dec[1], _mm512_or_si512(_mm512_and_si512(p2, m4),
+                                                           _mm512_and_si512(_mm512_srli_epi16(p0, 2), m30)));
+        _mm512_store_si512((void *)dec[2], _mm512_and_si512(p1, m63));
+        _mm512_store_si512((void *)dec[3], _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p2, 4), m4),
+                                                           _mm512_and_si512(_mm512_srli_epi16(p1, 2), m30)));
+        const uint8_t *a[Q4K_TILE];
+        __m512i isum[Q4K_TILE], imin[Q4K_TILE];
+        for (int t = 0; t < T; t++) {
+            a[t] = act_rows[t] + (size_t)b * abb;
+            isum[t] = _mm512_setzero_si512();
+            imin[t] = _mm512_setzero_si512();
+        }
+        for (int k = 0; k < 4; k++) {   /* mins of sub-blocks 2k, 2k+1 as int16 pairs per row */
+            const __m128i ma = _mm_load_si128((const __m128i *)(dec[2 + k / 2] + 32 * (k % 2)));
+            const __m128i mb = _mm_load_si128((const __m128i *)(dec[2 + k / 2] + 32 * (k % 2) + 16));
+            const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(ma, mb), _mm_unpacklo_epi8(ma, mb)));
+            for (int t = 0; t < T; t++) {
+                int16_t bs[4];
+                memcpy(bs, a[t] + offsetof(block_q8_K, bsums) + 8 * k, sizeof bs);
+                const uint32_t pair = (uint16_t)(bs[0] + bs[1]) | (uint32_t)(uint16_t)(bs[2] + bs[3]) << 16;
+                imin[t] = _mm512_dpwssd_epi32(imin[t], pairs, _mm512_set1_epi32((int32_t)pair));
+            }
+        }
+        for (int j = 0; j < 4; j++) {   /* sub-blocks 2j (low nibbles) and 2j + 1 (high nibbles) */
+            __m512i sl[Q4K_TILE], sh[Q4K_TILE];
+            for (int t = 0; t < T; t++) sl[t] = sh[t] = _mm512_setzero_si512();
+            for (int q = 0; q < 8; q++) {
+                const __m512i raw = _mm512_loadu_si512((const void *)(blk + 256 + 64 * (8 * j + q)));
+                const __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+                for (int t = 0; t < T; t++) {
+                    const uint8_t *qs = a[t] + offsetof(block_q8_K, qs) + 64 * j + 4 * q;
+                    sl[t] = _mm512_dpbusd_epi32(sl[t], lo, _mm512_set1_epi32(load_i32(qs)));
+                    sh[t] = _mm512_dpbusd_epi32(sh[t], hi, _mm512_set1_epi32(load_i32(qs + 32)));
+                }
+            }
+            const __m512i sc_lo = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(dec[j / 2] + 32 * (j % 2))));
+            const __m512i sc_hi = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(dec[j / 2] + 32 * (j % 2) + 16)));
+            for (int t = 0; t < T; t++)
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(sl[t], sc_lo),
+                                                                      _mm512_mullo_epi32(sh[t], sc_hi)));
+        }
+        for (int t = 0; t < T; t++) {
+            float d;
+            memcpy(&d, a[t] + offsetof(block_q8_K, d), sizeof d);
+            const __m512 da = _mm512_set1_ps(d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dw, da), acc[t]);
+            accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin[t]), _mm512_mul_ps(dmw, da), accm[t]);
+        }
+    }
+    const __m512 ts = _mm512_set1_ps(tensor_scale);
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + (size_t)t * (size_t)ldy, _mm512_mul_ps(_mm512_sub_ps(acc[t], accm[t]), ts));
+}
+
+void kern_packed_q4_K_avx512(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t abb,
+                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy) {
+    (void)da;
+    (void)sa8;
+    for (int t0 = 0; t0 < n_tok; t0 += Q4K_TILE) {
+        const int n = n_tok - t0 < Q4K_TILE ? n_tok - t0 : Q4K_TILE;
+        const uint8_t *const *rows = act_rows + t0;
+        float *yt = y + (size_t)t0 * (size_t)ldy;
+        switch (n) {
+#define CASE(T) case T: tile_q4_K(T, grp, nb, rows, abb, tensor_scale, yt, ldy); break;
+        CASE(1) CASE(2) CASE(3) CASE(4)
+#undef CASE
+        default: break;
+        }
+    }
+}
+
+/* KERN_PACKED_Q2_K_16 in the float order of kern_packed_q2_K_ref: per token 8 float accumulators (one
+ * per AVX2-dot lane l = code chunk 8h + l) and a mins sum, 16 rows in the vector lanes. The 2-bit codes
+ * times their sub-block scale fit in a byte (<= 3 * 15), so each decoded chunk is scaled once with
+ * vpmullw (the bytes of a 16-bit lane never carry: c1 * 256 * sc + c0 * sc < 2^16) and 8 dpbusd give
+ * sumi_l; the mins are 8 dpwssd of (m_2p, m_2p+1) pairs with (bsums[2p], bsums[2p+1]). */
+static inline __attribute__((always_inline)) void tile_q2_K(const int T, const uint8_t *grp, int64_t nb,
+                                                           const uint8_t *const *act_rows, size_t abb,
+                                                           float tensor_scale, float *y, int64_t ldy) {
+    const __m512i m3 = _mm512_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m512 lane[Q4K_TILE][8], minsum[Q4K_TILE];
+    for (int t = 0; t < T; t++) {
+        minsum[t] = _mm512_setzero_ps();
+        for (int l = 0; l < 8; l++) lane[t][l] = _mm512_setzero_ps();
+    }
+    __m512i sc16[16];
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = grp + (size_t)b * (KERN_PACK_ROWS * sizeof(block_q2_K));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)blk));
+        const __m512 dmw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(blk + 32)));
+        const uint8_t *a[Q4K_TILE];
+        __m512 d[Q4K_TILE];
+        __m512i msum[Q4K_TILE];
+        for (int t = 0; t < T; t++) {
+            a[t] = act_rows[t] + (size_t)b * abb;
+            float ad;
+            memcpy(&ad, a[t] + offsetof(block_q8_K, d), sizeof ad);
+            d[t] = _mm512_mul_ps(dw, _mm512_set1_ps(ad));
+            msum[t] = _mm512_setzero_si512();
+        }
+        for (int p = 0; p < 8; p++) {   /* mins of sub-blocks 2p, 2p+1 as int16 pairs per row */
+            const __m128i ma = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)(blk + 64 + 32 * p)), 4), m4);
+            const __m128i mb = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)(blk + 80 + 32 * p)), 4), m4);
+            const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(ma, mb), _mm_unpacklo_epi8(ma, mb)));
+            for (int t = 0; t < T; t++) {
+                int32_t bs2;
+                memcpy(&bs2, a[t] + offsetof(block_q8_K, bsums) + 4 * p, sizeof bs2);
+                msum[t] = _mm512_dpwssd_epi32(msum[t], pairs, _mm512_set1_epi32(bs2));
+            }
+        }
+        for (int s = 0; s < 16; s++) {   /* sub-block scales, the same 16-bit value in both halves of a row's lane */
+            const __m512i sc32 = _mm512_cvtepu8_epi32(_mm_and_si128(_mm_loadu_si128((const __m128i *)(blk + 64 + 16 * s)), m4));
+            sc16[s] = _mm512_or_si512(sc32, _mm512_slli_epi32(sc32, 16));
+        }
+        for (int l = 0; l < 8; l++) {
+            __m512i sumi[Q4K_TILE];
+            for (int t = 0; t < T; t++) sumi[t] = _mm512_setzero_si512();
+            for (int h = 0; h < 2; h++) {
+                const __m512i raw = _mm512_loadu_si512((const void *)(blk + 320 + 64 * (8 * h + l)));
+                for (int k = 0; k < 4; k++) {
+                    const __m512i w = _mm512_mullo_epi16(_mm512_and_si512(_mm512_srli_epi16(raw, 2 * k), m3),
+                                                         sc16[8 * h + 2 * k + l / 4]);
+                    for (int t = 0; t < T; t++) {
+                        const uint8_t *qs = a[t] + offsetof(block_q8_K, qs) + 128 * h + 32 * k + 4 * l;
+                        sumi[t] = _mm512_dpbusd_epi32(sumi[t], w, _mm512_set1_epi32(load_i32(qs)));
+                    }
+                }
+            }
+            for (int t = 0; t < T; t++) lane[t][l] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi[t]), d[t], lane[t][l]);
+        }
+        for (int t = 0; t < T; t++) {
+            float ad;
+            memcpy(&ad, a[t] + offsetof(block_q8_K, d), sizeof ad);
+            const __m512 dmin = _mm512_mul_ps(dmw, _mm512_set1_ps(ad));
+            minsum[t] = _mm512_add_ps(minsum[t], _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(msum[t])));
+        }
+    }
+    const __m512 ts = _mm512_set1_ps(tensor_scale);
+    for (int t = 0; t < T; t++) {
+        const __m512 r0 = _mm512_add_ps(lane[t][0], lane[t][4]), r1 = _mm512_add_ps(lane[t][1], lane[t][5]);
+        const __m512 r2 = _mm512_add_ps(lane[t][2], lane[t][6]), r3 = _mm512_add_ps(lane[t][3], lane[t][7]);
+        const __m512 sum = _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3));
+        _mm512_storeu_ps(y + (size_t)t * (size_t)ldy, _mm512_mul_ps(_mm512_sub_ps(sum, minsum[t]), ts));
+    }
+}
+
+void kern_packed_q2_K_avx512(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t abb,
+                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy) {
+    (void)da;
+    (void)sa8;
+    for (int t0 = 0; t0 < n_tok; t0 += Q4K_TILE) {
+        const int n = n_tok - t0 < Q4K_TILE ? n_tok - t0 : Q4K_TILE;
+        const uint8_t *const *rows = act_rows + t0;
+        float *yt = y + (size_t)t0 * (size_t)ldy;
+        switch (n) {
+#define CASE(T) case T: tile_q2_K(T, grp, nb, rows, abb, tensor_scale, yt, ldy); break;
+        CASE(1) CASE(2) CASE(3) CASE(4)
+#undef CASE
+        default: break;
+        }
+    }
+}

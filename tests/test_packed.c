@@ -1,4 +1,5 @@
-/* Packed weights (kernels/packed.h): KERN_PACKED_Q4_0_16 and KERN_PACKED_Q8_0_16 through kern_matmul.
+/* Packed weights (kernels/packed.h): KERN_PACKED_Q4_0_16, KERN_PACKED_Q8_0_16, KERN_PACKED_Q4_K_16 and
+ * KERN_PACKED_Q2_K_16 through kern_matmul.
  *  - every family's packed kernel is bit-identical to the scalar packed reference (same integer sums,
  *    same fmaf order), for 1..19 tokens (tile edges), row counts with and without a tail of file-layout
  *    rows (16..16k+15), 1..many blocks, several seeds, 1..3 threads;
@@ -21,7 +22,9 @@ static void make_w(uint32_t type, uint64_t *st, int64_t ne0, int64_t ne1, uint8_
 }
 
 static void run_case(uint32_t type, int64_t ne0, int64_t ne1, int n_tok, uint64_t seed, llmpi_pool *const pools[3]) {
-    const uint32_t layout = type == LLMPI_TYPE_Q4_0 ? KERN_PACKED_Q4_0_16 : KERN_PACKED_Q8_0_16;
+    const uint32_t layout = type == LLMPI_TYPE_Q4_0 ? KERN_PACKED_Q4_0_16
+                            : type == LLMPI_TYPE_Q8_0 ? KERN_PACKED_Q8_0_16
+                            : type == LLMPI_TYPE_Q4_K ? KERN_PACKED_Q4_K_16 : KERN_PACKED_Q2_K_16;
     t_begin("packed %s: %lld x %lld, %d tokens, seed %llu", quant_type_name(type), (long long)ne0, (long long)ne1,
             n_tok, (unsigned long long)seed);
     uint64_t st = seed * 0x9E3779B97F4A7C15ull + 7;
@@ -44,8 +47,8 @@ static void run_case(uint32_t type, int64_t ne0, int64_t ne1, int n_tok, uint64_
     CHECK(memcmp(wpacked + tail, wfile + tail, wbytes - tail) == 0, "tail rows changed");
     CHECK(kern_pack_matrix(&wp, layout, wpacked) == -1, "packed twice");
     kern_matrix other = wm;
-    CHECK(kern_pack_matrix(&other, layout == KERN_PACKED_Q4_0_16 ? KERN_PACKED_Q8_0_16 : KERN_PACKED_Q4_0_16,
-                           wpacked) == -1, "packed into the other type's layout");
+    for (uint32_t l = KERN_PACKED_Q4_0_16; l <= KERN_PACKED_Q2_K_16; l++)
+        if (l != layout) CHECK(kern_pack_matrix(&other, l, wpacked) == -1, "packed into layout %u", l);
 
     void *scratch = malloc(kern_matmul_scratch_bytes(&wp, n_tok) + kern_matmul_scratch_bytes(&wm, n_tok));
     if (!scratch) { CHECK(0, "out of memory"); goto done; }
@@ -119,7 +122,16 @@ int main(void) {
             run_case(LLMPI_TYPE_Q4_0, cols[ci], rows[ri], toks[(ri + ci) % 5], seed++, pools);
             run_case(LLMPI_TYPE_Q8_0, cols[ci], rows[ri], toks[(ri + ci + 2) % 5], seed++, pools);
         }
+    const int64_t cols_k[] = { 256, 768, 2048 };   /* Q4_K: 1, 3 and 8 super-blocks */
+    for (size_t ri = 0; ri < sizeof rows / sizeof rows[0]; ri++)
+        for (size_t ci = 0; ci < sizeof cols_k / sizeof cols_k[0]; ci++) {
+            const int toks[] = { 1, 3, 5, 8, 19 };
+            run_case(LLMPI_TYPE_Q4_K, cols_k[ci], rows[ri], toks[(ri + ci) % 5], seed++, pools);
+            run_case(LLMPI_TYPE_Q2_K, cols_k[ci], rows[ri], toks[(ri + ci + 1) % 5], seed++, pools);
+        }
     for (int n = 1; n <= 17; n++) {   /* every tile edge */
+        run_case(LLMPI_TYPE_Q4_K, 512, 37, n, seed++, pools);
+        run_case(LLMPI_TYPE_Q2_K, 512, 37, n, seed++, pools);
         run_case(LLMPI_TYPE_Q4_0, 64, 37, n, seed++, pools);
         run_case(LLMPI_TYPE_Q8_0, 96, 37, n, seed++, pools);
     }
