@@ -49,14 +49,14 @@ static bool packable(const kern_matrix *w, uint32_t layout) {
            w->row_bytes == (size_t)(w->ne0 / li->block_elems) * li->file_block_bytes;
 }
 
-kern_packed_q4_0_fn kern_packed_kernel(uint32_t layout, const char **impl) {
-    static const kern_packed_q4_0_fn refs[] = { [KERN_PACKED_Q4_0_16] = kern_packed_q4_0_ref,
+kern_packed_fn kern_packed_kernel(uint32_t layout, const char **impl) {
+    static const kern_packed_fn refs[] = { [KERN_PACKED_Q4_0_16] = kern_packed_q4_0_ref,
                                                 [KERN_PACKED_Q8_0_16] = kern_packed_q8_0_ref,
                                                 [KERN_PACKED_Q4_K_16] = kern_packed_q4_K_ref,
                                                 [KERN_PACKED_Q2_K_16] = kern_packed_q2_K_ref };
     if (layout == KERN_PACKED_NONE || layout >= N_LAYOUTS) return NULL;
 #if defined(__x86_64__)
-    static const kern_packed_q4_0_fn avx512[] = { [KERN_PACKED_Q4_0_16] = kern_packed_q4_0_avx512,
+    static const kern_packed_fn avx512[] = { [KERN_PACKED_Q4_0_16] = kern_packed_q4_0_avx512,
                                                   [KERN_PACKED_Q8_0_16] = kern_packed_q8_0_avx512,
                                                   [KERN_PACKED_Q4_K_16] = kern_packed_q4_K_avx512,
                                                   [KERN_PACKED_Q2_K_16] = kern_packed_q2_K_avx512 };
@@ -69,7 +69,7 @@ kern_packed_q4_0_fn kern_packed_kernel(uint32_t layout, const char **impl) {
     return refs[layout];
 }
 
-kern_packed_q4_0_fn kern_packed_q4_0_kernel(const char **impl) { return kern_packed_kernel(KERN_PACKED_Q4_0_16, impl); }
+kern_packed_fn kern_packed_q4_0_kernel(const char **impl) { return kern_packed_kernel(KERN_PACKED_Q4_0_16, impl); }
 
 uint32_t kern_pack_layout(const kern_matrix *w) {
     const uint32_t layout = layout_of_type(w->type);
@@ -142,7 +142,9 @@ int kern_pack_matrix(kern_matrix *w, uint32_t layout, void *dst) {
 }
 
 void kern_packed_q4_0_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy) {
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy,
+                          bool per_part) {
+    (void)per_part;   /* one scale per block: no parts */
     for (int t = 0; t < n_tok; t++) {
         float acc[KERN_PACK_ROWS] = { 0 };
         for (int64_t b = 0; b < nb; b++) {
@@ -167,7 +169,9 @@ void kern_packed_q4_0_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
 }
 
 void kern_packed_q8_0_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy) {
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy,
+                          bool per_part) {
+    (void)per_part;   /* one scale per block: no parts */
     (void)sa8;
     for (int t = 0; t < n_tok; t++) {
         float acc[KERN_PACK_ROWS] = { 0 };
@@ -189,12 +193,14 @@ void kern_packed_q8_0_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
     }
 }
 
-/* Per row and super-block, llama.cpp's repacked Q4_K order (ggml gemv/gemm_q4_K_8x8_q8_K):
- * isum = sum_s sc_s * sum_{i in s} c_i a_i and imin = sum_s m_s * (bsums[2s] + bsums[2s+1]) exactly in
- * int32 (|isum| <= 8 * 63 * 32 * 15 * 128 < 2^25), then acc += isum * (d * da), accm += imin * (dmin * da)
- * as two fmaf chains; the row's result is acc - accm. */
+/* Per row, llama.cpp's repacked Q4_K order (ggml gemv/gemm_q4_K_8x8_q8_K): integer sums per part
+ * (isum = sum_s sc_s * sum_{i in s} c_i a_i, imin = sum_s m_s * (bsums[2s] + bsums[2s+1]), exact in
+ * int32: |isum| <= 8 * 63 * 32 * 15 * 128 < 2^25), then acc += isum * (d * da) and accm += imin *
+ * (dmin * da) as two fmaf chains, once per super-block (gemv) or once per 64 weights (per_part: gemm);
+ * the row's result is acc - accm. */
 void kern_packed_q4_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy) {
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy,
+                          bool per_part) {
     (void)da;
     (void)sa8;
     for (int t = 0; t < n_tok; t++) {
@@ -206,6 +212,10 @@ void kern_packed_q4_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
             for (int r = 0; r < KERN_PACK_ROWS; r++) {
                 uint8_t scales[K_SCALE_SIZE];
                 for (int k = 0; k < K_SCALE_SIZE; k++) scales[k] = blk[64 + 16 * k + r];
+                uint16_t dh, mh;
+                memcpy(&dh, blk + 2 * r, 2);
+                memcpy(&mh, blk + 32 + 2 * r, 2);
+                const float d = quant_f16_to_f32(dh) * a.d, dmin = quant_f16_to_f32(mh) * a.d;
                 int32_t isum = 0, imin = 0;
                 for (int s = 0; s < 8; s++) {
                     uint8_t sc, m;
@@ -219,12 +229,12 @@ void kern_packed_q4_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
                     }
                     isum += sc * sum;
                     imin += m * (a.bsums[2 * s] + a.bsums[2 * s + 1]);
+                    if ((per_part && (s & 1)) || s == 7) {
+                        acc[r] = fmaf((float)isum, d, acc[r]);
+                        accm[r] = fmaf((float)imin, dmin, accm[r]);
+                        isum = imin = 0;
+                    }
                 }
-                uint16_t dh, mh;
-                memcpy(&dh, blk + 2 * r, 2);
-                memcpy(&mh, blk + 32 + 2 * r, 2);
-                acc[r] = fmaf((float)isum, quant_f16_to_f32(dh) * a.d, acc[r]);
-                accm[r] = fmaf((float)imin, quant_f16_to_f32(mh) * a.d, accm[r]);
             }
         }
         for (int r = 0; r < KERN_PACK_ROWS; r++)
@@ -232,23 +242,16 @@ void kern_packed_q4_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
     }
 }
 
-/* Per row, the float order of the file-layout AVX2 dot (kernels/dot_avx2.c dot_q2_K_q8_K), which is
- * what llama.cpp's goldens agree with (its AVX-512-only repacked Q2_K order agrees less): 8 float lanes,
- * lane l += sumi_l * (d * da) per super-block with sumi_l = sum of sc * c * a over the elements
- * 128 h + 32 k + 4 l + i (i < 4) -- code chunk 8 h + l of the layout (exact: |sumi_l| <= 32 * 45 * 128);
- * a separate float sum of (dmin * da) * (sum_s m_s * bsums[s]); the row's result is
- * hsum(lanes) - minsum with hsum = ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). */
-static float hsum8(const float l[8]) {
-    const float r0 = l[0] + l[4], r1 = l[1] + l[5], r2 = l[2] + l[6], r3 = l[3] + l[7];
-    return (r0 + r2) + (r1 + r3);
-}
-
+/* Per row, llama.cpp's repacked Q2_K order (ggml gemv/gemm_q2_K_8x8_q8_K; AVX-512 CPUs): the two
+ * chains of Q4_K over the 16 sub-blocks of 16 (isum = sum_s sc_s * sum_{i in s} c_i a_i, imin = sum_s
+ * m_s * bsums[s], exact: |isum| <= 256 * 45 * 128), once per super-block or per 128 weights (per_part). */
 void kern_packed_q2_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy) {
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy,
+                          bool per_part) {
     (void)da;
     (void)sa8;
     for (int t = 0; t < n_tok; t++) {
-        float lane[KERN_PACK_ROWS][8] = { { 0 } }, minsum[KERN_PACK_ROWS] = { 0 };
+        float acc[KERN_PACK_ROWS] = { 0 }, accm[KERN_PACK_ROWS] = { 0 };
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *blk = grp + (size_t)b * Q2_K_GROUP_BLOCK_BYTES;
             block_q8_K a;
@@ -257,26 +260,24 @@ void kern_packed_q2_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
                 uint16_t dh, mh;
                 memcpy(&dh, blk + 2 * r, 2);
                 memcpy(&mh, blk + 32 + 2 * r, 2);
-                const float d = quant_f16_to_f32(dh) * a.d;
-                int32_t msum = 0;
-                for (int sb = 0; sb < QK_K / 16; sb++) msum += (blk[64 + 16 * sb + r] >> 4) * a.bsums[sb];
-                for (int l = 0; l < 8; l++) {
-                    int32_t sumi = 0;
-                    for (int h = 0; h < 2; h++)
-                        for (int k = 0; k < 4; k++)
-                            for (int i = 0; i < 4; i++) {
-                                const int e = 128 * h + 32 * k + 4 * l + i;   /* sub-block e / 16 */
-                                const uint8_t byte = blk[320 + 64 * (8 * h + l) + 4 * r + i];
-                                sumi += (blk[64 + 16 * (e / 16) + r] & 0x0F) * ((byte >> (2 * k)) & 3) * a.qs[e];
-                            }
-                    lane[r][l] = fmaf((float)sumi, d, lane[r][l]);
+                const float d = quant_f16_to_f32(dh) * a.d, dmin = quant_f16_to_f32(mh) * a.d;
+                int32_t isum = 0, imin = 0;
+                for (int e = 0; e < QK_K; e++) {
+                    /* element e = 128 h + 32 k + l: bits 2k..2k+1 of code byte 32 h + l */
+                    const int j = 32 * (e / 128) + e % 32, k = (e % 128) / 32;
+                    const uint8_t byte = blk[320 + 64 * (j / 4) + 4 * r + j % 4];
+                    isum += (blk[64 + 16 * (e / 16) + r] & 0x0F) * ((byte >> (2 * k)) & 3) * a.qs[e];
+                    if (e % 16 == 15) imin += (blk[64 + 16 * (e / 16) + r] >> 4) * a.bsums[e / 16];
+                    if ((per_part && e == 127) || e == QK_K - 1) {
+                        acc[r] = fmaf((float)isum, d, acc[r]);
+                        accm[r] = fmaf((float)imin, dmin, accm[r]);
+                        isum = imin = 0;
+                    }
                 }
-                const float dmin = quant_f16_to_f32(mh) * a.d;
-                minsum[r] += dmin * (float)msum;
             }
         }
         for (int r = 0; r < KERN_PACK_ROWS; r++)
-            y[(size_t)t * (size_t)ldy + (size_t)r] = (hsum8(lane[r]) - minsum[r]) * tensor_scale;
+            y[(size_t)t * (size_t)ldy + (size_t)r] = (acc[r] - accm[r]) * tensor_scale;
     }
 }
 
@@ -305,7 +306,7 @@ typedef struct {
     const int32_t *sa8;    /* Q4_0 */
     const uint8_t *au;     /* Q8_0: codes + 128, n_tokens rows of nb * 32 bytes */
     size_t act_block_bytes;   /* stride of one block in the kernel's activation rows */
-    kern_packed_q4_0_fn kernel;
+    kern_packed_fn kernel;
     llmpi_pool *pool;
 } packed_job;
 
@@ -344,14 +345,19 @@ static void packed_task(void *argp, int ith, int nth) {
         const int64_t g1 = (c + 1) * per_chunk < n_groups ? (c + 1) * per_chunk : n_groups;
         for (int64_t g = c * per_chunk; g < g1; g++) {
             const uint8_t *grp = (const uint8_t *)w->data + (size_t)g * (size_t)nb * group_block_bytes(w->packed);
-            for (int t0 = 0; t0 < j->n_tokens; t0 += KERN_PACK_TILE) {
-                const int n_tok = j->n_tokens - t0 < KERN_PACK_TILE ? j->n_tokens - t0 : KERN_PACK_TILE;
+            /* llama.cpp's repacked matmul runs the first n - n % 4 tokens through its GEMM and the rest
+             * through its GEMV, whose K-quant float orders differ (kern_packed_fn per_part) */
+            const int n_gemm = j->n_tokens - j->n_tokens % 4;
+            for (int t0 = 0; t0 < j->n_tokens;) {
+                const int end = t0 < n_gemm ? n_gemm : j->n_tokens;
+                const int n_tok = end - t0 < KERN_PACK_TILE ? end - t0 : KERN_PACK_TILE;
                 const uint8_t *rows[KERN_PACK_TILE];
                 for (int t = 0; t < n_tok; t++)
                     rows[t] = j->au ? j->au + (size_t)(t0 + t) * (size_t)nb * 32 : j->xq + (size_t)(t0 + t) * j->act_bytes;
                 j->kernel(grp, nb, rows, j->act_block_bytes, j->da ? j->da + (size_t)t0 * (size_t)nb : NULL,
                           j->sa8 ? j->sa8 + (size_t)t0 * (size_t)nb : NULL, n_tok, w->tensor_scale,
-                          j->y + (size_t)t0 * (size_t)j->ldy + (size_t)g * KERN_PACK_ROWS, j->ldy);
+                          j->y + (size_t)t0 * (size_t)j->ldy + (size_t)g * KERN_PACK_ROWS, j->ldy, t0 < n_gemm);
+                t0 += n_tok;
             }
         }
     }

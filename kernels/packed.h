@@ -31,7 +31,8 @@
  *   bytes   64..319  : 16 planes of 16 bytes; plane s byte r = row r's scales[s] (scale | min << 4)
  *   bytes  320..1343 : 16 chunks of 64 bytes; chunk c, bytes 4r..4r+3 = row r's qs[4c..4c+3]
  * Code byte j holds elements 128 (j / 32) + 32 k + j % 32 in bits 2k..2k+1 (k = 0..3). Float order per
- * row: our file-layout AVX2 Q2_K dot (8 lanes + hsum, separate mins sum; kern_packed_q2_K_ref).
+ * row: llama.cpp's repacked Q2_K (gemv/gemm_q2_K_8x8_q8_K, used on AVX-512 CPUs: the goldens' machine),
+ * the two chains of Q4_K with parts of 128 weights (kern_packed_q2_K_ref).
  *
  * Per row the float result is acc = fmaf((float)isum_b, d_w * d_a, acc) over blocks b in order, with
  * isum_b = sum_j (c_j - 8) a_j exact in int32 (|isum| <= 32*8*127): the scalar reference and the SIMD
@@ -67,36 +68,40 @@ size_t kern_packed_scratch_bytes(const kern_matrix *w, int n_tokens);
  * b * act_block_bytes + 2), sa8[t * nb + b] = 8 * sum of the block's codes. Q8_0: act_rows[t] are the
  * codes + 128 as bytes (block b at b * act_block_bytes), sa8 unused. */
 #define KERN_PACK_TILE 8
-typedef void (*kern_packed_q4_0_fn)(const uint8_t *grp, int64_t nb, const uint8_t *const *act_qs_rows,
-                                    size_t act_block_bytes, const float *da, const int32_t *sa8, int n_tok,
-                                    float tensor_scale, float *y, int64_t ldy);
+/* per_part (K-quant layouts only): accumulate the float sums per part of a super-block (Q4_K: 64
+ * weights, Q2_K: 128) instead of once per super-block -- llama.cpp's 4-token GEMM does the former and
+ * its GEMV (the batch's last n % 4 tokens, and decode) the latter; kern_packed_matmul follows the same
+ * split so that results are llama.cpp's bit for bit. */
+typedef void (*kern_packed_fn)(const uint8_t *grp, int64_t nb, const uint8_t *const *act_qs_rows,
+                               size_t act_block_bytes, const float *da, const int32_t *sa8, int n_tok,
+                               float tensor_scale, float *y, int64_t ldy, bool per_part);
 void kern_packed_q4_0_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy, bool per_part);
 #if defined(__x86_64__)
 void kern_packed_q4_0_avx512(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy, bool per_part);
 #endif
 void kern_packed_q8_0_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy, bool per_part);
 #if defined(__x86_64__)
 void kern_packed_q8_0_avx512(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy, bool per_part);
 #endif
 /* Q4_K: act_rows[t] are Q8_K rows (block b at b * act_block_bytes); da and sa8 unused (NULL). */
 void kern_packed_q4_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy, bool per_part);
 #if defined(__x86_64__)
 void kern_packed_q4_K_avx512(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy, bool per_part);
 #endif
 void kern_packed_q2_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+                          const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy, bool per_part);
 #if defined(__x86_64__)
 void kern_packed_q2_K_avx512(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
-                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy);
+                             const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy, bool per_part);
 #endif
 /* The packed kernel for a layout under the active family (the reference when the family has none). */
-kern_packed_q4_0_fn kern_packed_kernel(uint32_t layout, const char **impl);
-kern_packed_q4_0_fn kern_packed_q4_0_kernel(const char **impl);   /* = kern_packed_kernel(Q4_0_16) */
+kern_packed_fn kern_packed_kernel(uint32_t layout, const char **impl);
+kern_packed_fn kern_packed_q4_0_kernel(const char **impl);   /* = kern_packed_kernel(Q4_0_16) */
 
 #endif
