@@ -1,9 +1,15 @@
 /* Token sampling in llama.cpp's default chain order: repetition penalty -> top-k -> top-p -> min-p ->
  * temperature -> draw. temp <= 0 is greedy (argmax after the penalty). The RNG is seeded, so a given
- * seed and thread count always produce the same text. */
+ * seed and thread count always produce the same text.
+ *
+ * Candidate order: higher logit first, equal logits by lower id (a strict total order unless a logit is
+ * NaN). With 0 < top_k < n_vocab only the top_k best are selected (a bounded heap, O(n_vocab log k))
+ * and sorted; the kept list, and so every later step and the drawn token, is the same as sorting the
+ * whole vocabulary (tests/test_sampler.c checks this against the full-sort algorithm). */
 #include "llmpi.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,6 +67,38 @@ static int by_logit_desc(const void *a, const void *b) {
     return x->id < y->id ? -1 : x->id > y->id; /* stable tie order: lower id first */
 }
 
+/* cand_before(x, y): x comes first in the candidate order (the order by_logit_desc sorts into). */
+static bool cand_before(const struct cand *x, const struct cand *y) {
+    if (x->logit != y->logit) return x->logit > y->logit;
+    return x->id < y->id;
+}
+
+/* Heap of k candidates with the LAST in candidate order at the root: every child comes before its parent. */
+static void sift_down(struct cand *h, int k, int i) {
+    for (;;) {
+        int last = i;
+        const int l = 2 * i + 1, r = l + 1;
+        if (l < k && cand_before(&h[last], &h[l])) last = l;
+        if (r < k && cand_before(&h[last], &h[r])) last = r;
+        if (last == i) return;
+        const struct cand t = h[i];
+        h[i] = h[last];
+        h[last] = t;
+        i = last;
+    }
+}
+
+/* Moves the k first candidates (in candidate order) of c[0..n) to c[0..k), unordered (1 <= k <= n). A
+ * candidate that beats the heap's last one replaces it; c[k..n) is only read. */
+static void select_top_k(struct cand *c, int n, int k) {
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+    for (int i = k; i < n; i++)
+        if (cand_before(&c[i], &c[0])) {
+            c[0] = c[i];
+            sift_down(c, k, 0);
+        }
+}
+
 int32_t llmpi_sampler_sample(llmpi_sampler *s, const float *logits, int n_vocab) {
     if (!s || !logits || n_vocab <= 0) return -1;
     if (s->cap < n_vocab) {
@@ -91,8 +129,11 @@ int32_t llmpi_sampler_sample(llmpi_sampler *s, const float *logits, int n_vocab)
     }
 
     int n = n_vocab;
+    if (s->p.top_k > 0 && s->p.top_k < n) {
+        n = s->p.top_k;
+        select_top_k(c, n_vocab, n);   /* then sort only the kept ones */
+    }
     qsort(c, (size_t)n, sizeof *c, by_logit_desc);
-    if (s->p.top_k > 0 && s->p.top_k < n) n = s->p.top_k;
 
     /* Probabilities at temperature 1 for the top-p / min-p filters (as llama.cpp's chain does). */
     double sum = 0.0;

@@ -1,5 +1,5 @@
-/* AVX2 activation quantizers for Q8_0 and Q8_K, byte-identical to quant/act_quant.c's
- * quantize_row_q8_0_act / quantize_row_q8_K_act (the from_float of the type table), used by
+/* AVX2 activation quantizers for Q8_0, Q8_1 and Q8_K, byte-identical to quant/act_quant.c's
+ * quantize_row_q8_0_act / _q8_1_act / _q8_K_act (the from_float of the type table), used by
  * kern_matmul's conversion step through kern_act_quant() (kernels/dispatch.c).
  *
  * Why identical: the scale computations are the same scalar expressions; x * id is the same IEEE
@@ -41,6 +41,7 @@ static inline float hmax_ps(__m256 v) {
 static inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
 
 enum { Q8_0_D = offsetof(block_q8_0, d), Q8_0_QS = offsetof(block_q8_0, qs),
+       Q8_1_D = offsetof(block_q8_1, d), Q8_1_S = offsetof(block_q8_1, s), Q8_1_QS = offsetof(block_q8_1, qs),
        Q8K_D = offsetof(block_q8_K, d), Q8K_QS = offsetof(block_q8_K, qs), Q8K_BSUMS = offsetof(block_q8_K, bsums) };
 
 /* Q8_0, x86 rule: d = amax / 127, id = 127 / amax (0 for an all-zero block), codes ties-to-even. */
@@ -61,6 +62,48 @@ void kern_quantize_row_q8_0_avx2(const float *restrict x, void *restrict vy, int
         _mm256_storeu_si256((__m256i *)(y + Q8_0_QS), pack_codes(q[0], q[1], q[2], q[3]));
         const uint16_t h = quant_f32_to_f16(d);
         memcpy(y + Q8_0_D, &h, sizeof h);
+    }
+}
+
+/* Q8_1, x86 rule (ggml's AVX2 quantize_row_q8_1): the Q8_0 codes and d, plus s = f16(d * sum of the
+ * codes) with the f32 d. The scalar reference sums quant_nearest_int's full int, which for a lane that
+ * is NaN or beyond 2^22 (only NaN/Inf inputs or an infinite 127 / amax give one) is not the stored
+ * code; such a block goes through the reference itself, so s stays byte-identical there too. */
+void kern_quantize_row_q8_1_avx2(const float *restrict x, void *restrict vy, int64_t n) {
+    uint8_t *y = vy;
+    const __m256 limit = _mm256_set1_ps(4194304.0f);   /* 2^22 */
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1, y += sizeof(block_q8_1)) {
+        __m256 v[4], m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            m = _mm256_max_ps(abs_ps(v[k]), m);   /* NaN in the first operand -> keeps m */
+        }
+        const float amax = hmax_ps(m);
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        const __m256 idv = _mm256_set1_ps(id);
+        __m256i q[4];
+        int in_range = 0xFF;
+        for (int k = 0; k < 4; k++) {
+            const __m256 scaled = _mm256_mul_ps(v[k], idv);
+            in_range &= _mm256_movemask_ps(_mm256_cmp_ps(abs_ps(scaled), limit, _CMP_LE_OQ));   /* NaN: 0 */
+            q[k] = _mm256_cvtps_epi32(scaled);
+        }
+        if (in_range != 0xFF) {
+            block_q8_1 ref;   /* aligned: the reference writes struct members, y may be at any address */
+            quantize_row_q8_1_act(x, &ref, QK8_1);
+            memcpy(y, &ref, sizeof ref);
+            continue;
+        }
+        _mm256_storeu_si256((__m256i *)(y + Q8_1_QS), pack_codes(q[0], q[1], q[2], q[3]));
+        const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+        const int sum = _mm_cvtsi128_si32(s4);   /* |sum| <= 32 * 127 */
+        const uint16_t hd = quant_f32_to_f16(d), hs = quant_f32_to_f16(d * (float)sum);
+        memcpy(y + Q8_1_D, &hd, sizeof hd);
+        memcpy(y + Q8_1_S, &hs, sizeof hs);
     }
 }
 

@@ -1,5 +1,5 @@
-/* NEON (aarch64) activation quantizers for Q8_0 and Q8_K, byte-identical to quant/act_quant.c's
- * quantize_row_q8_0_act / quantize_row_q8_K_act (the from_float of the type table, x86 rule), used
+/* NEON (aarch64) activation quantizers for Q8_0, Q8_1 and Q8_K, byte-identical to quant/act_quant.c's
+ * quantize_row_q8_0_act / _q8_1_act / _q8_K_act (the from_float of the type table, x86 rule), used
  * by kern_matmul through kern_act_quant() when the neon / neon-dotprod family is selected.
  * Same argument as kernels/act_quant_avx2.c: identical scalar scale expressions, lane-wise identical
  * multiplies, order-independent max (NaN lanes are zeroed first, matching the scalar `ax > amax`
@@ -35,6 +35,7 @@ static inline int8x16_t narrow16(int32x4_t a, int32x4_t b, int32x4_t c, int32x4_
 }
 
 enum { Q8_0_D = offsetof(block_q8_0, d), Q8_0_QS = offsetof(block_q8_0, qs),
+       Q8_1_D = offsetof(block_q8_1, d), Q8_1_S = offsetof(block_q8_1, s), Q8_1_QS = offsetof(block_q8_1, qs),
        Q8K_D = offsetof(block_q8_K, d), Q8K_QS = offsetof(block_q8_K, qs), Q8K_BSUMS = offsetof(block_q8_K, bsums) };
 
 void kern_quantize_row_q8_0_neon(const float *restrict x, void *restrict vy, int64_t n) {
@@ -54,6 +55,45 @@ void kern_quantize_row_q8_0_neon(const float *restrict x, void *restrict vy, int
         vst1q_s8((int8_t *)(y + Q8_0_QS + 16), narrow16(q[4], q[5], q[6], q[7]));
         const uint16_t h = quant_f32_to_f16(d);
         memcpy(y + Q8_0_D, &h, sizeof h);
+    }
+}
+
+/* Q8_1: the Q8_0 codes and d plus s = f16(d * sum of the codes), f32 d. A block with a lane that is NaN
+ * or beyond 2^22 (only from NaN/Inf inputs or an infinite 127 / amax) goes through the reference, whose
+ * sum adds quant_nearest_int's full int for such lanes (see kernels/act_quant_avx2.c). */
+void kern_quantize_row_q8_1_neon(const float *restrict x, void *restrict vy, int64_t n) {
+    uint8_t *y = vy;
+    const float32x4_t limit = vdupq_n_f32(4194304.0f);   /* 2^22 */
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1, y += sizeof(block_q8_1)) {
+        float32x4_t v[8], m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < 8; k++) {
+            v[k] = vld1q_f32(x + 4 * k);
+            m = vmaxq_f32(m, abs_no_nan(v[k]));
+        }
+        const float amax = vmaxvq_f32(m);
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        int32x4_t q[8];
+        uint32x4_t in_range = vdupq_n_u32(0xFFFFFFFFu);
+        for (int k = 0; k < 8; k++) {
+            const float32x4_t scaled = vmulq_n_f32(v[k], id);
+            in_range = vandq_u32(in_range, vcaleq_f32(scaled, limit));   /* false for NaN */
+            q[k] = vcvtnq_s32_f32(scaled);
+        }
+        if (vminvq_u32(in_range) == 0) {
+            block_q8_1 ref;   /* aligned: the reference writes struct members, y may be at any address */
+            quantize_row_q8_1_act(x, &ref, QK8_1);
+            memcpy(y, &ref, sizeof ref);
+            continue;
+        }
+        vst1q_s8((int8_t *)(y + Q8_1_QS), narrow16(q[0], q[1], q[2], q[3]));
+        vst1q_s8((int8_t *)(y + Q8_1_QS + 16), narrow16(q[4], q[5], q[6], q[7]));
+        int32x4_t s4 = vaddq_s32(vaddq_s32(q[0], q[1]), vaddq_s32(q[2], q[3]));
+        s4 = vaddq_s32(s4, vaddq_s32(vaddq_s32(q[4], q[5]), vaddq_s32(q[6], q[7])));
+        const int sum = vaddvq_s32(s4);   /* |sum| <= 32 * 127 */
+        const uint16_t hd = quant_f32_to_f16(d), hs = quant_f32_to_f16(d * (float)sum);
+        memcpy(y + Q8_1_D, &hd, sizeof hd);
+        memcpy(y + Q8_1_S, &hs, sizeof hs);
     }
 }
 

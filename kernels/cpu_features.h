@@ -57,6 +57,7 @@ extern const kern_dot4_entry kern_dots4_avx2[];
 extern const kern_dot4_entry kern_dots4_avx512[];
 /* AVX2 activation quantizers (kernels/act_quant_avx2.c), byte-identical to quant/act_quant.c. */
 void kern_quantize_row_q8_0_avx2(const float *restrict x, void *restrict y, int64_t n);
+void kern_quantize_row_q8_1_avx2(const float *restrict x, void *restrict y, int64_t n);
 void kern_quantize_row_q8_K_avx2(const float *restrict x, void *restrict y, int64_t n);
 /* F16 weights x F32 activations (kern_vec_dot_for(F16, F32): bitnet.cpp numerics, docs/models.md). */
 void kern_dot_f16_f32_avx2(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy);
@@ -66,6 +67,7 @@ extern const kern_dot_entry kern_dots_neon[];
 extern const kern_dot4_entry kern_dots4_neon[];
 /* NEON activation quantizers (kernels/act_quant_neon.c), byte-identical to quant/act_quant.c. */
 void kern_quantize_row_q8_0_neon(const float *restrict x, void *restrict y, int64_t n);
+void kern_quantize_row_q8_1_neon(const float *restrict x, void *restrict y, int64_t n);
 void kern_quantize_row_q8_K_neon(const float *restrict x, void *restrict y, int64_t n);
 void kern_dot_f16_f32_neon(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy);
 #if defined(__ARM_FEATURE_DOTPROD)

@@ -16,7 +16,7 @@
  *
  * 4-column kernels (kern_vec_dot_4, the kern_dots4_* tables) are looked up only in the family that
  * serves the type's single kernel, never down the chain, so both give bit-identical results.
- * kern_act_quant hands out the SIMD activation quantizers (Q8_0, Q8_K; avx2/avx512 and neon families).
+ * kern_act_quant hands out the SIMD activation quantizers (Q8_0, Q8_1, Q8_K; avx2/avx512 and neon families).
  *
  * The family can be forced with kern_set_impl() or, at first use, $LLMPI_KERNELS
  * (scalar | avx2 | avx512 | neon | neon-dotprod | auto). */
@@ -173,12 +173,14 @@ quant_from_float_fn kern_act_quant(uint32_t t) {
     const int f = atomic_load(&active_family);
     if (f == FAM_AVX2 || f == FAM_AVX512) {   /* usable only if the CPU has AVX2+FMA+F16C */
         if (t == LLMPI_TYPE_Q8_0) return kern_quantize_row_q8_0_avx2;
+        if (t == LLMPI_TYPE_Q8_1) return kern_quantize_row_q8_1_avx2;
         if (t == LLMPI_TYPE_Q8_K) return kern_quantize_row_q8_K_avx2;
     }
 #elif defined(__aarch64__)
     const int f = atomic_load(&active_family);
     if (f == FAM_NEON || f == FAM_NEON_DOTPROD) {
         if (t == LLMPI_TYPE_Q8_0) return kern_quantize_row_q8_0_neon;
+        if (t == LLMPI_TYPE_Q8_1) return kern_quantize_row_q8_1_neon;
         if (t == LLMPI_TYPE_Q8_K) return kern_quantize_row_q8_K_neon;
     }
 #endif

@@ -22,6 +22,7 @@
 #include "ref.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -176,6 +177,24 @@ enum {
         *s = hsum_ps(_mm256_add_ps(acc0, acc1)) + min_sum;                                          \
     }
 
+/* Q4_1 / Q5_0 / Q5_1 use llama.cpp's x86 float order instead, so their logits can match its goldens bit
+ * for bit: ggml_vec_dot_q4_1_q8_1 / q5_0_q8_0 / q5_1_q8_1 (AVX2 path, also taken on AVX-512) and, for Q5_0
+ * prompt batches, llamafile's tinyBLAS_Q0_AVX, which does the same per-output operations. ONE 8-lane
+ * accumulator: lane k (products 4k..4k+3 of the block, an exact int32) gets fma(d_w * d_a, lane, acc_k)
+ * block after block; then hsum_ps (hi + lo halves, then pairs); the min terms are fused in block order,
+ * min_sum = fmaf(m, s_a, min_sum) (ggml's `summs += m * s` is built with -std=gnu11, i.e. FP contraction
+ * on: one vfmadd231ss), and added last. tests/test_kernels.c checks this order bit for bit. */
+#define BLOCK_DOT_32_GGML_X86(name, block_fn, x_block_bytes, y_block_bytes)                         \
+    static void name(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) { \
+        const uint8_t *x = vx, *y = vy;                                                             \
+        const int64_t nb = n / 32;                                                                  \
+        __m256 acc = _mm256_setzero_ps();                                                           \
+        float min_sum = 0.0f;                                                                       \
+        for (int64_t i = 0; i < nb; i++)                                                            \
+            acc = block_fn(x + i * (x_block_bytes), y + i * (y_block_bytes), acc, &min_sum);        \
+        *s = hsum_ps(acc) + min_sum;                                                                \
+    }
+
 /* Q4_0: w = c - 8 in [-8, 7]; block sum exact (|sum| <= 32*8*127). */
 static inline __m256 step_q4_0(const uint8_t *xb, const uint8_t *yb, __m256 acc, float *min_sum) {
     (void)min_sum;
@@ -199,10 +218,10 @@ BLOCK_DOT_32(dot_q8_0_q8_0, step_q8_0, sizeof(block_q8_0), sizeof(block_q8_0))
 static inline __m256 step_q4_1(const uint8_t *xb, const uint8_t *yb, __m256 acc, float *min_sum) {
     const __m256i p = dot_u8(nibbles_lo_hi(load16(xb + Q4_1_QS)), load32(yb + Q8_1_QS));
     const __m256 d = _mm256_set1_ps(load_f16(xb + Q4_1_D) * load_f16(yb + Q8_1_D));
-    *min_sum += load_f16(xb + Q4_1_M) * load_f16(yb + Q8_1_S);
+    *min_sum = fmaf(load_f16(xb + Q4_1_M), load_f16(yb + Q8_1_S), *min_sum);
     return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
 }
-BLOCK_DOT_32(dot_q4_1_q8_1, step_q4_1, sizeof(block_q4_1), sizeof(block_q8_1))
+BLOCK_DOT_32_GGML_X86(dot_q4_1_q8_1, step_q4_1, sizeof(block_q4_1), sizeof(block_q8_1))
 
 /* Q5_0: w = c - 16 in [-16, 15] = nibble | (high bit ? 0x00 : 0xF0) read as int8. */
 static inline __m256 step_q5_0(const uint8_t *xb, const uint8_t *yb, __m256 acc, float *min_sum) {
@@ -215,7 +234,7 @@ static inline __m256 step_q5_0(const uint8_t *xb, const uint8_t *yb, __m256 acc,
     const __m256 d = _mm256_set1_ps(load_f16(xb + Q5_0_D) * load_f16(yb + Q8_0_D));
     return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
 }
-BLOCK_DOT_32(dot_q5_0_q8_0, step_q5_0, sizeof(block_q5_0), sizeof(block_q8_0))
+BLOCK_DOT_32_GGML_X86(dot_q5_0_q8_0, step_q5_0, sizeof(block_q5_0), sizeof(block_q8_0))
 
 /* Q5_1 x Q8_1: c = nibble | 16*bit in [0, 31] unsigned (pair <= 2*31*127 = 7874). */
 static inline __m256 step_q5_1(const uint8_t *xb, const uint8_t *yb, __m256 acc, float *min_sum) {
@@ -225,10 +244,10 @@ static inline __m256 step_q5_1(const uint8_t *xb, const uint8_t *yb, __m256 acc,
     const __m256i c = _mm256_or_si256(nibbles_lo_hi(load16(xb + Q5_1_QS)), hi);
     const __m256i p = dot_u8(c, load32(yb + Q8_1_QS));
     const __m256 d = _mm256_set1_ps(load_f16(xb + Q5_1_D) * load_f16(yb + Q8_1_D));
-    *min_sum += load_f16(xb + Q5_1_M) * load_f16(yb + Q8_1_S);
+    *min_sum = fmaf(load_f16(xb + Q5_1_M), load_f16(yb + Q8_1_S), *min_sum);
     return _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
 }
-BLOCK_DOT_32(dot_q5_1_q8_1, step_q5_1, sizeof(block_q5_1), sizeof(block_q8_1))
+BLOCK_DOT_32_GGML_X86(dot_q5_1_q8_1, step_q5_1, sizeof(block_q5_1), sizeof(block_q8_1))
 
 /* IQ4_NL: w = K[c] in [-127, 113] via a 16-entry pshufb table; dot_i8 bound applies. */
 static inline __m256 step_iq4_nl(const uint8_t *xb, const uint8_t *yb, __m256 acc, float *min_sum) {

@@ -23,6 +23,7 @@
 #include "ref.h"
 
 #include <arm_neon.h>
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -195,18 +196,51 @@ ALWAYS_INLINE float32x4_t step_q8_0(const uint8_t *xb, const uint8_t *yb, float3
 }
 BLOCK_DOT_32(body_q8_0, step_q8_0, sizeof(block_q8_0), sizeof(block_q8_0))
 
+/* Q4_1 / Q5_0 / Q5_1 follow llama.cpp's x86 float order (see BLOCK_DOT_32_GGML_X86 in kernels/dot_avx2.c),
+ * so these files give the x86 goldens' logits here too: the 8 x86 lanes are kept as two float32x4
+ * accumulators, lo = lanes 0..3 (elements 0..15), hi = lanes 4..7 (16..31); lane k gets
+ * fma(d_w * d_a, exact sum of the products 4k..4k+3) per block; the end is ((t0 + t2) + (t1 + t3)) with
+ * t = hi + lo, plus the min terms fused in block order. tests/test_kernels.c checks it bit for bit. */
+ALWAYS_INLINE int32x4_t quad_sums16(int8x16_t w, int8x16_t a, const bool dp) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    if (dp) return vdotq_s32(vdupq_n_s32(0), w, a);   /* lane j = bytes 4j..4j+3 */
+#endif
+    (void)dp;
+    /* products fit int16 (|w| <= 128, |a| <= 127); pairs, then pairs of pairs: lane j = bytes 4j..4j+3 */
+    const int32x4_t pairs_lo = vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(a)));
+    const int32x4_t pairs_hi = vpaddlq_s16(vmull_high_s8(w, a));
+    return vpaddq_s32(pairs_lo, pairs_hi);
+}
+
+ALWAYS_INLINE void x86_lanes_fma(float32x4_t acc[2], int8x16_t w_lo, int8x16_t w_hi, const uint8_t *a_qs, float d,
+                                 const bool dp) {
+    acc[0] = vfmaq_n_f32(acc[0], vcvtq_f32_s32(quad_sums16(w_lo, ld_s8(a_qs), dp)), d);
+    acc[1] = vfmaq_n_f32(acc[1], vcvtq_f32_s32(quad_sums16(w_hi, ld_s8(a_qs + 16), dp)), d);
+}
+
+#define BLOCK_DOT_32_GGML_X86(name, block_fn, x_block_bytes, y_block_bytes)                           \
+    ALWAYS_INLINE void name(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy, const bool dp) { \
+        const uint8_t *x = vx, *y = vy;                                                              \
+        const int64_t nb = n / 32;                                                                   \
+        float32x4_t acc[2] = { vdupq_n_f32(0), vdupq_n_f32(0) };                                     \
+        float min_sum = 0.0f;                                                                        \
+        for (int64_t i = 0; i < nb; i++) block_fn(x + i * (x_block_bytes), y + i * (y_block_bytes), acc, &min_sum, dp); \
+        const float32x4_t t = vaddq_f32(acc[1], acc[0]);                                             \
+        const float32x2_t u = vadd_f32(vget_low_f32(t), vget_high_f32(t));                           \
+        *s = (vget_lane_f32(u, 0) + vget_lane_f32(u, 1)) + min_sum;                                  \
+    }
+
 /* Q4_1 x Q8_1: c in [0, 15]; + m * s_a. */
-ALWAYS_INLINE float32x4_t step_q4_1(const uint8_t *xb, const uint8_t *yb, float32x4_t acc, float *min_sum, const bool dp) {
+ALWAYS_INLINE void step_q4_1(const uint8_t *xb, const uint8_t *yb, float32x4_t acc[2], float *min_sum, const bool dp) {
     const uint8x16_t q = ld_u8(xb + Q4_1_QS);
     const int8x16_t lo = as_s8(vandq_u8(q, vdupq_n_u8(0x0F))), hi = as_s8(vshrq_n_u8(q, 4));
-    const int32x4_t p = dot32(vdupq_n_s32(0), lo, ld_s8(yb + Q8_1_QS), hi, ld_s8(yb + Q8_1_QS + 16), dp);
-    *min_sum += load_f16(xb + Q4_1_M) * load_f16(yb + Q8_1_S);
-    return vfmaq_n_f32(acc, vcvtq_f32_s32(p), load_f16(xb + Q4_1_D) * load_f16(yb + Q8_1_D));
+    *min_sum = fmaf(load_f16(xb + Q4_1_M), load_f16(yb + Q8_1_S), *min_sum);
+    x86_lanes_fma(acc, lo, hi, yb + Q8_1_QS, load_f16(xb + Q4_1_D) * load_f16(yb + Q8_1_D), dp);
 }
-BLOCK_DOT_32(body_q4_1, step_q4_1, sizeof(block_q4_1), sizeof(block_q8_1))
+BLOCK_DOT_32_GGML_X86(body_q4_1, step_q4_1, sizeof(block_q4_1), sizeof(block_q8_1))
 
 /* Q5_0: w = c - 16 in [-16, 15] = nibble | (high bit ? 0x00 : 0xF0) as int8. */
-ALWAYS_INLINE float32x4_t step_q5_0(const uint8_t *xb, const uint8_t *yb, float32x4_t acc, float *min_sum, const bool dp) {
+ALWAYS_INLINE void step_q5_0(const uint8_t *xb, const uint8_t *yb, float32x4_t acc[2], float *min_sum, const bool dp) {
     (void)min_sum;
     uint32_t qh;
     memcpy(&qh, xb + Q5_0_QH, sizeof qh);
@@ -215,13 +249,12 @@ ALWAYS_INLINE float32x4_t step_q5_0(const uint8_t *xb, const uint8_t *yb, float3
     const uint8x16_t q = ld_u8(xb + Q5_0_QS), f0 = vdupq_n_u8(0xF0);
     const int8x16_t lo = as_s8(vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0F)), vbicq_u8(f0, hb_lo)));
     const int8x16_t hi = as_s8(vorrq_u8(vshrq_n_u8(q, 4), vbicq_u8(f0, hb_hi)));
-    const int32x4_t p = dot32(vdupq_n_s32(0), lo, ld_s8(yb + Q8_0_QS), hi, ld_s8(yb + Q8_0_QS + 16), dp);
-    return vfmaq_n_f32(acc, vcvtq_f32_s32(p), load_f16(xb + Q5_0_D) * load_f16(yb + Q8_0_D));
+    x86_lanes_fma(acc, lo, hi, yb + Q8_0_QS, load_f16(xb + Q5_0_D) * load_f16(yb + Q8_0_D), dp);
 }
-BLOCK_DOT_32(body_q5_0, step_q5_0, sizeof(block_q5_0), sizeof(block_q8_0))
+BLOCK_DOT_32_GGML_X86(body_q5_0, step_q5_0, sizeof(block_q5_0), sizeof(block_q8_0))
 
 /* Q5_1 x Q8_1: c = nibble | 16 * bit in [0, 31]; + m * s_a. */
-ALWAYS_INLINE float32x4_t step_q5_1(const uint8_t *xb, const uint8_t *yb, float32x4_t acc, float *min_sum, const bool dp) {
+ALWAYS_INLINE void step_q5_1(const uint8_t *xb, const uint8_t *yb, float32x4_t acc[2], float *min_sum, const bool dp) {
     uint32_t qh;
     memcpy(&qh, xb + Q5_1_QH, sizeof qh);
     uint8x16_t hb_lo, hb_hi;
@@ -229,11 +262,10 @@ ALWAYS_INLINE float32x4_t step_q5_1(const uint8_t *xb, const uint8_t *yb, float3
     const uint8x16_t q = ld_u8(xb + Q5_1_QS), b4 = vdupq_n_u8(0x10);
     const int8x16_t lo = as_s8(vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0F)), vandq_u8(hb_lo, b4)));
     const int8x16_t hi = as_s8(vorrq_u8(vshrq_n_u8(q, 4), vandq_u8(hb_hi, b4)));
-    const int32x4_t p = dot32(vdupq_n_s32(0), lo, ld_s8(yb + Q8_1_QS), hi, ld_s8(yb + Q8_1_QS + 16), dp);
-    *min_sum += load_f16(xb + Q5_1_M) * load_f16(yb + Q8_1_S);
-    return vfmaq_n_f32(acc, vcvtq_f32_s32(p), load_f16(xb + Q5_1_D) * load_f16(yb + Q8_1_D));
+    *min_sum = fmaf(load_f16(xb + Q5_1_M), load_f16(yb + Q8_1_S), *min_sum);
+    x86_lanes_fma(acc, lo, hi, yb + Q8_1_QS, load_f16(xb + Q5_1_D) * load_f16(yb + Q8_1_D), dp);
 }
-BLOCK_DOT_32(body_q5_1, step_q5_1, sizeof(block_q5_1), sizeof(block_q8_1))
+BLOCK_DOT_32_GGML_X86(body_q5_1, step_q5_1, sizeof(block_q5_1), sizeof(block_q8_1))
 
 /* IQ4_NL: w = K[c] in [-127, 113] by table lookup; dot16 (|w| > 63). */
 ALWAYS_INLINE float32x4_t step_iq4_nl(const uint8_t *xb, const uint8_t *yb, float32x4_t acc, float *min_sum, const bool dp) {

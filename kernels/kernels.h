@@ -43,7 +43,7 @@ typedef void (*kern_vec_dot4_fn)(int64_t n, float *s, const void *x, const void 
 kern_vec_dot4_fn kern_vec_dot_4(uint32_t t);
 
 /* Activation quantizer for vec_dot type t (what kern_matmul converts activations with): a SIMD
- * version where this CPU and the selected family have one (Q8_0, Q8_K on avx2/avx512/neon), else
+ * version where this CPU and the selected family have one (Q8_0, Q8_1, Q8_K on avx2/avx512/neon), else
  * quant_traits(t)->from_float. Output is byte-identical to from_float either way. NULL for an
  * unknown type. */
 quant_from_float_fn kern_act_quant(uint32_t t);

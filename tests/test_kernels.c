@@ -298,10 +298,11 @@ static void test_dot4_dispatch(void) {
     t_end();
 }
 
-/* SIMD activation quantizers (kern_act_quant) must be byte-identical to the type table's from_float:
- * random rows with outliers, exact ties (a block whose largest |x| is 127 has scale 1, so x = k + 0.5
- * is a tie; for Q8_K also max = -127 / +127), all-zero blocks, NaN / Inf, subnormals and tiny scales
- * (127 / amax overflows), output at an odd address. */
+/* SIMD activation quantizers (kern_act_quant) must be byte-identical to the type table's from_float
+ * (Q8_1: codes, d and s = f16(d * sum)): random rows with outliers, exact ties (a block whose largest
+ * |x| is 127 has scale 1, so x = k + 0.5 is a tie; for Q8_K also max = -127 / +127), all-zero blocks,
+ * NaN / Inf, subnormals and tiny scales (127 / amax overflows); an odd block count (23 blocks of 32,
+ * 3 of 256), input 4 bytes past a 32-byte boundary, output at an odd address, 5 seeds. */
 static void fill_act_case(float *x, int64_t n, int kind, uint64_t *rng) {
     random_activations(x, n, rng);
     for (int64_t e = 0; e < n; e++) {
@@ -321,7 +322,7 @@ static void fill_act_case(float *x, int64_t n, int kind, uint64_t *rng) {
 }
 
 static void test_act_quant(void) {
-    static const llmpi_type act_types[] = { LLMPI_TYPE_Q8_0, LLMPI_TYPE_Q8_K };
+    static const llmpi_type act_types[] = { LLMPI_TYPE_Q8_0, LLMPI_TYPE_Q8_1, LLMPI_TYPE_Q8_K };
     for (int f = 0; f < N_FAMILIES; f++) {
         if (kern_set_impl(all_families[f]) != 0) continue;
         for (size_t ti = 0; ti < sizeof act_types / sizeof act_types[0]; ti++) {
@@ -329,11 +330,11 @@ static void test_act_quant(void) {
             const quant_from_float_fn fn = kern_act_quant(act_types[ti]);
             if (fn == at->from_float) continue;
             t_begin("%s activation quantizer %s == from_float (bytes)", all_families[f], at->name);
-            const int64_t n = 3 * 256;
+            const int64_t n = act_types[ti] == LLMPI_TYPE_Q8_K ? 3 * 256 : 23 * 32;
             const size_t bytes = quant_row_size(act_types[ti], n);
-            float *x = malloc((size_t)n * sizeof(float));
+            float *x_buf = aligned_alloc(32, (size_t)(n + 8) * sizeof(float)), *x = x_buf + 1;
             uint8_t *want = malloc(bytes), *got_buf = malloc(bytes + 1), *got = got_buf + 1;
-            for (uint64_t seed = 1; seed <= 3; seed++) {
+            for (uint64_t seed = 1; seed <= 5; seed++) {
                 for (int kind = 0; kind <= 5; kind++) {
                     uint64_t rng = seed * 131 + (uint64_t)kind;
                     fill_act_case(x, n, kind, &rng);
@@ -347,7 +348,106 @@ static void test_act_quant(void) {
                           first < bytes ? want[first] : 0);
                 }
             }
-            free(x); free(want); free(got_buf);
+            free(x_buf); free(want); free(got_buf);
+            t_end();
+        }
+    }
+    kern_set_impl("auto");
+}
+
+/* Q4_1 / Q5_0 / Q5_1 on x86 follow llama.cpp's float order bit for bit (kernels/dot_avx2.c,
+ * BLOCK_DOT_32_GGML_X86; that is what lets those files' logits match the goldens exactly). The order,
+ * written out here from ggml's x86 quants.c: lane k (k < 8) of a block is the exact integer sum of the
+ * products 4k..4k+3; acc_k = fmaf(d_w * d_a, (float)lane_k, acc_k) block after block; the result is
+ * ((s0 + s2) + (s1 + s3)) with s_i = acc_{4+i} + acc_i, plus min = fmaf(m, s_a, min) over the blocks.
+ * Every SIMD family must match it (memcmp): avx2 (avx512 falls back to it), and neon / neon-dotprod,
+ * which emulate the 8 x86 lanes so ARM gives the same logits. */
+static int q5_code_of(const uint8_t qs[16], const uint8_t qh[4], int e, bool has_high) {
+    const int nib = e < 16 ? (qs[e] & 0x0F) : (qs[e - 16] >> 4);
+    const uint32_t bits = (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+    return has_high ? nib | (int)((bits >> e) & 1u) << 4 : nib;
+}
+
+static float ggml_x86_order_dot(llmpi_type t, int64_t n, const uint8_t *wrow, const uint8_t *arow) {
+    float acc[8] = { 0 }, min_sum = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++) {
+        int code[32];
+        float dw, mw = 0.0f, da, sa = 0.0f;
+        const int8_t *aq;
+        if (t == LLMPI_TYPE_Q4_1) {
+            const block_q4_1 *x = (const block_q4_1 *)wrow + b;
+            for (int e = 0; e < 32; e++) code[e] = q5_code_of(x->qs, (const uint8_t[4]){ 0 }, e, false);
+            dw = quant_f16_to_f32(x->d);
+            mw = quant_f16_to_f32(x->m);
+        } else if (t == LLMPI_TYPE_Q5_0) {
+            const block_q5_0 *x = (const block_q5_0 *)wrow + b;
+            for (int e = 0; e < 32; e++) code[e] = q5_code_of(x->qs, x->qh, e, true) - 16;
+            dw = quant_f16_to_f32(x->d);
+        } else {
+            const block_q5_1 *x = (const block_q5_1 *)wrow + b;
+            for (int e = 0; e < 32; e++) code[e] = q5_code_of(x->qs, x->qh, e, true);
+            dw = quant_f16_to_f32(x->d);
+            mw = quant_f16_to_f32(x->m);
+        }
+        if (t == LLMPI_TYPE_Q5_0) {
+            const block_q8_0 *y = (const block_q8_0 *)arow + b;
+            da = quant_f16_to_f32(y->d);
+            aq = y->qs;
+        } else {
+            const block_q8_1 *y = (const block_q8_1 *)arow + b;
+            da = quant_f16_to_f32(y->d);
+            sa = quant_f16_to_f32(y->s);
+            aq = y->qs;
+        }
+        const float d = dw * da;
+        for (int k = 0; k < 8; k++) {
+            int32_t lane = 0;
+            for (int i = 0; i < 4; i++) lane += code[4 * k + i] * aq[4 * k + i];
+            acc[k] = fmaf(d, (float)lane, acc[k]);
+        }
+        if (t != LLMPI_TYPE_Q5_0) min_sum = fmaf(mw, sa, min_sum);
+    }
+    float s4[4];
+    for (int i = 0; i < 4; i++) s4[i] = acc[4 + i] + acc[i];
+    const float lo = s4[0] + s4[2], hi = s4[1] + s4[3];
+    const float sum = lo + hi;
+    return sum + min_sum;
+}
+
+static void test_ggml_x86_order(void) {
+    static const llmpi_type types[] = { LLMPI_TYPE_Q4_1, LLMPI_TYPE_Q5_0, LLMPI_TYPE_Q5_1 };
+    static const int64_t block_counts[] = { 1, 2, 3, 5, 8, 9, 24 };
+    for (int f = 0; f < N_FAMILIES; f++) {
+        if (strcmp(all_families[f], "scalar") == 0 || kern_set_impl(all_families[f]) != 0) continue;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const llmpi_type t = types[ti];
+            const quant_type_traits *tr = quant_traits(t), *at = quant_traits(tr->vec_dot_type);
+            const quant_vec_dot_fn dot = kern_vec_dot(t);
+            t_begin("%s dot %s == llama.cpp x86 float order (bit-exact, via %s)", all_families[f], tr->name,
+                    kern_vec_dot_impl(t));
+            int compared = 0, bad = 0;
+            for (uint64_t seed = 1; seed <= 4; seed++)
+                for (size_t bi = 0; bi < sizeof block_counts / sizeof block_counts[0]; bi++) {
+                    const int64_t n = block_counts[bi] * 32;
+                    const size_t wb = quant_row_size(t, n), ab = quant_row_size(tr->vec_dot_type, n);
+                    uint8_t *w = malloc(wb), *a = malloc(ab), *w_odd = malloc(wb + 1), *a_odd = malloc(ab + 1);
+                    float *x = malloc((size_t)n * sizeof(float));
+                    uint64_t rng = seed * 104729u + bi * 31u + (uint64_t)t;
+                    random_weight_row(t, w, n, &rng);
+                    random_activations(x, n, &rng);
+                    at->from_float(x, a, n);
+                    memcpy(w_odd + 1, w, wb);
+                    memcpy(a_odd + 1, a, ab);
+                    const float want = ggml_x86_order_dot(t, n, w, a);
+                    float got;
+                    dot(n, &got, w_odd + 1, a_odd + 1);
+                    if (memcmp(&got, &want, sizeof got) != 0 && bad++ == 0)
+                        CHECK(0, "seed %llu n=%lld: kernel %.9g, llama.cpp order %.9g", (unsigned long long)seed,
+                              (long long)n, got, want);
+                    compared++;
+                    free(w); free(a); free(w_odd); free(a_odd); free(x);
+                }
+            CHECK(bad == 0 && compared == 28, "%d of %d rows differ", bad, compared);
             t_end();
         }
     }
@@ -427,5 +527,6 @@ int main(int argc, char **argv) {
     }
     test_dot4_dispatch();
     test_act_quant();
+    test_ggml_x86_order();
     return t_summary();
 }
