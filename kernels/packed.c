@@ -64,6 +64,27 @@ kern_packed_fn kern_packed_kernel(uint32_t layout, const char **impl) {
         if (impl) *impl = "avx512";
         return avx512[layout];
     }
+#elif defined(__aarch64__)
+    const char *fam = kern_get_impl();
+#if defined(__ARM_FEATURE_DOTPROD)
+    static const kern_packed_fn dotprod[] = { [KERN_PACKED_Q4_0_16] = kern_packed_q4_0_neon_dotprod,
+                                              [KERN_PACKED_Q8_0_16] = kern_packed_q8_0_neon_dotprod,
+                                              [KERN_PACKED_Q4_K_16] = kern_packed_q4_K_neon_dotprod,
+                                              [KERN_PACKED_Q2_K_16] = kern_packed_q2_K_neon_dotprod };
+    if (strcmp(fam, "neon-dotprod") == 0) {
+        if (impl) *impl = "neon-dotprod";
+        return dotprod[layout];
+    }
+#endif
+    /* "neon", and "neon-dotprod" in a build without SDOT (the family is then never usable) */
+    static const kern_packed_fn neon[] = { [KERN_PACKED_Q4_0_16] = kern_packed_q4_0_neon,
+                                           [KERN_PACKED_Q8_0_16] = kern_packed_q8_0_neon,
+                                           [KERN_PACKED_Q4_K_16] = kern_packed_q4_K_neon,
+                                           [KERN_PACKED_Q2_K_16] = kern_packed_q2_K_neon };
+    if (strcmp(fam, "neon") == 0 || strcmp(fam, "neon-dotprod") == 0) {
+        if (impl) *impl = "neon";
+        return neon[layout];
+    }
 #endif
     if (impl) *impl = "scalar";   /* no SIMD packed kernel in this family: the reference */
     return refs[layout];

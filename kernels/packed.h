@@ -100,6 +100,24 @@ void kern_packed_q2_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
 void kern_packed_q2_K_avx512(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,
                              const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy, bool per_part);
 #endif
+/* NEON (kernels/packed_neon.c): "neon" family (ARMv8.0) and "neon-dotprod" (SDOT by lane); same contract,
+ * bit-identical to the references above. */
+#if defined(__aarch64__)
+#define KERN_PACKED_NEON_DECL(name)                                                                          \
+    void name(const uint8_t *grp, int64_t nb, const uint8_t *const *act_rows, size_t act_block_bytes,       \
+              const float *da, const int32_t *sa8, int n_tok, float tensor_scale, float *y, int64_t ldy, bool per_part);
+KERN_PACKED_NEON_DECL(kern_packed_q4_0_neon)
+KERN_PACKED_NEON_DECL(kern_packed_q8_0_neon)
+KERN_PACKED_NEON_DECL(kern_packed_q4_K_neon)
+KERN_PACKED_NEON_DECL(kern_packed_q2_K_neon)
+#if defined(__ARM_FEATURE_DOTPROD)
+KERN_PACKED_NEON_DECL(kern_packed_q4_0_neon_dotprod)
+KERN_PACKED_NEON_DECL(kern_packed_q8_0_neon_dotprod)
+KERN_PACKED_NEON_DECL(kern_packed_q4_K_neon_dotprod)
+KERN_PACKED_NEON_DECL(kern_packed_q2_K_neon_dotprod)
+#endif
+#undef KERN_PACKED_NEON_DECL
+#endif
 /* The packed kernel for a layout under the active family (the reference when the family has none). */
 kern_packed_fn kern_packed_kernel(uint32_t layout, const char **impl);
 kern_packed_fn kern_packed_q4_0_kernel(const char **impl);   /* = kern_packed_kernel(Q4_0_16) */

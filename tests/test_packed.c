@@ -88,7 +88,7 @@ done:
 }
 
 static void check_layout_choice(void) {
-    t_begin("kern_pack_layout: only Q4_0/Q8_0 with their own activations, >= 16 rows, SIMD family");
+    t_begin("kern_pack_layout: only types with a packed layout, >= 16 rows, a family with packed kernels");
     kern_matrix q = { .data = NULL, .type = LLMPI_TYPE_Q4_0, .ne0 = 64, .ne1 = 32,
                       .row_bytes = quant_row_size(LLMPI_TYPE_Q4_0, 64), .tensor_scale = 1.0f };
     kern_matrix q8 = q;
@@ -101,6 +101,20 @@ static void check_layout_choice(void) {
     CHECK(kern_packed_bytes(&small, KERN_PACKED_Q4_0_16) == 0, "15 rows packable");
     CHECK(kern_set_impl("scalar") == 0, "scalar family");
     CHECK(kern_pack_layout(&q) == KERN_PACKED_NONE, "packing chosen for the scalar family");
+    /* which packed kernel each usable family runs (run_case compares them all with the reference);
+     * the SIMD families that have packed kernels must hand out their own, not the reference */
+    const char *fams[] = { "avx512", "avx2", "neon", "neon-dotprod", "scalar" };
+    for (size_t f = 0; f < sizeof fams / sizeof fams[0]; f++) {
+        if (kern_set_impl(fams[f]) != 0) continue;
+        for (uint32_t l = KERN_PACKED_Q4_0_16; l <= KERN_PACKED_Q2_K_16; l++) {
+            const char *fimpl = NULL;
+            kern_packed_kernel(l, &fimpl);
+            printf("# family %s, packed layout %u: kernel %s\n", fams[f], l, fimpl);
+            const bool own = strcmp(fams[f], "avx512") == 0 || strcmp(fams[f], "neon") == 0 ||
+                             strcmp(fams[f], "neon-dotprod") == 0;
+            if (own) CHECK(strcmp(fimpl, fams[f]) == 0, "family %s runs the %s packed kernel", fams[f], fimpl);
+        }
+    }
     kern_set_impl("auto");
     const char *impl = NULL;
     kern_packed_q4_0_kernel(&impl);
