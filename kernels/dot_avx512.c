@@ -218,31 +218,204 @@ static void dot_q4_K_q8_K(int64_t n, float *restrict s, const void *restrict vx,
     *s = _mm512_reduce_add_ps(acc) - min_sum;
 }
 
-/* TQ2_0: register m covers activations 64m..64m+63 = half h = m/2, 2-bit fields k = 2(m%2) and
- * 2(m%2)+1 of qs[32h..32h+31]. sum (c-1) a = dpbusd(c, a) - sum(bsums); exact. */
-static void dot_tq2_0_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+/* TQ2_0: kern_dot_tq2_0_q8_K_avx512 in kernels/ternary_avx512.c (next to its 4-row kernel). */
+
+/* ---- Q6_K, Q3_K, Q2_K in llama.cpp's float order (issue #4 goldens) -----------------------------
+ * A super-block's 256 elements sit in four 512-bit registers r = 0..3 (elements 64r..64r+63, i.e. the
+ * 32-element groups 2r and 2r+1); group element p (0..31) is in int32 lane p/4 of its 256-bit half.
+ * maddubs (u8 codes x s8 activations -> s16 pairs) and dpwssd with the 16-element sub-block's scale
+ * (s16) add sc * (sum of 4 products) to that lane, exactly; the two halves are added at the end (exact).
+ *
+ * Q6_K / Q3_K: the resulting 8 int32 lanes are the 8 lanes of ggml's AVX2 ggml_vec_dot_q6_K_q8_K /
+ * ggml_vec_dot_q3_K_q8_K (what llama.cpp runs on AVX-512 CPUs too): lane l = sum over the 8 groups of
+ * sc * (products 4l..4l+3); Q6_K minus 32 * (sc[2l] bsums[2l] + sc[2l+1] bsums[2l+1]) (its -32 goes
+ * through bsums), Q3_K with its -4 applied per element. The float part is ggml's too: acc_l =
+ * fma(dy * dx, (float)lane_l, acc_l) super-block after super-block, then hsum8_ggml. Results are
+ * bit-identical to llama.cpp's (tests/test_kernels.c checks them against an order model).
+ *
+ * Q2_K: llama.cpp repacks Q2_K on AVX-512 CPUs (repack.cpp, gemv/gemm_q2_K_8x8_q8_K) and computes per
+ * output S = fma((float)isum_b, dx*dy, S), M = fma((float)msum_b, dmin*dy, M) over super-blocks b in
+ * order (isum = sum_s sc_s * sum(c*a), msum = sum_s m_s * bsums_s, both exact), result S - M. The kernel
+ * below does exactly that, S and M in two f32 lanes.
+ *
+ * GCC -O2 does not unroll small loops, and arrays of vectors then go through the stack, so the four
+ * registers are spelled out (zmm4). */
+enum {
+    Q6K_QL = offsetof(block_q6_K, ql), Q6K_QH = offsetof(block_q6_K, qh), Q6K_SC = offsetof(block_q6_K, scales),
+    Q6K_D = offsetof(block_q6_K, d),
+    Q3K_HM = offsetof(block_q3_K, hmask), Q3K_QS = offsetof(block_q3_K, qs), Q3K_SC = offsetof(block_q3_K, scales),
+    Q3K_D = offsetof(block_q3_K, d),
+    Q2K_SC = offsetof(block_q2_K, scales), Q2K_QS = offsetof(block_q2_K, qs), Q2K_D = offsetof(block_q2_K, d),
+};
+_Static_assert(offsetof(block_q2_K, dmin) == offsetof(block_q2_K, d) + 2, "Q2_K d and dmin are read as one pair");
+
+typedef struct { __m512i r0, r1, r2, r3; } zmm4;
+
+/* ggml's hsum_float_8: (hi128 + lo128), then lanes (0+2, 1+3), then their sum. */
+static inline float hsum8_ggml(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* [v | v]: a 32-byte field in both 256-bit halves. */
+static inline __m512i load32_both(const uint8_t *p) { return _mm512_broadcast_i64x4(load32(p)); }
+
+/* Per-16-bit-word shift counts: `lo` in the first 256 bits, `hi` in the second. */
+static inline __m512i shift_halves(int lo, int hi) {
+    return _mm512_inserti64x4(_mm512_set1_epi16((short)lo), _mm256_set1_epi16((short)hi), 1);
+}
+
+/* Scale vectors from 16 int16 sub-block scales: register r gets, per int16 pair lane (8 per 16
+ * elements), the scale of sub-block 4r + (lane / 8). vpermw indices < 16 read only the low half. */
+static inline zmm4 subblock_scales(__m256i sc16) {
+    const __m512i sc = _mm512_castsi256_si512(sc16);
+    const __m512i idx = _mm512_set_epi64(0x0003000300030003LL, 0x0003000300030003LL, 0x0002000200020002LL,
+                                         0x0002000200020002LL, 0x0001000100010001LL, 0x0001000100010001LL, 0, 0);
+    zmm4 v;
+    v.r0 = _mm512_permutexvar_epi16(idx, sc);
+    v.r1 = _mm512_permutexvar_epi16(_mm512_add_epi16(idx, _mm512_set1_epi16(4)), sc);
+    v.r2 = _mm512_permutexvar_epi16(_mm512_add_epi16(idx, _mm512_set1_epi16(8)), sc);
+    v.r3 = _mm512_permutexvar_epi16(_mm512_add_epi16(idx, _mm512_set1_epi16(12)), sc);
+    return v;
+}
+
+/* The 8 ggml lanes: sum over r of dpwssd(maddubs(c.r, a[64r..]), scv.r), halves folded. Two chains
+ * (r = 0, 1 and r = 2, 3) shorten the dpwssd latency chain; integer sums, so the order is free. */
+static inline __m256i scaled_lanes(zmm4 c, zmm4 scv, const uint8_t *a) {
+    const __m512i z = _mm512_setzero_si512();
+    __m512i s01 = _mm512_dpwssd_epi32(z, _mm512_maddubs_epi16(c.r0, load64(a)), scv.r0);
+    __m512i s23 = _mm512_dpwssd_epi32(z, _mm512_maddubs_epi16(c.r2, load64(a + 128)), scv.r2);
+    s01 = _mm512_dpwssd_epi32(s01, _mm512_maddubs_epi16(c.r1, load64(a + 64)), scv.r1);
+    s23 = _mm512_dpwssd_epi32(s23, _mm512_maddubs_epi16(c.r3, load64(a + 192)), scv.r3);
+    const __m512i s = _mm512_add_epi32(s01, s23);
+    return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+}
+
+/* Q6_K codes c = low4 | high2 << 4 in [0, 63]. Register 2h: low nibbles of ql[64h .. 64h+63] with qh[32h+p]
+ * bits 0-1 (first half) / 2-3 (second half); register 2h+1: high nibbles with bits 4-5 / 6-7. */
+static inline zmm4 q6k_codes(const uint8_t *xb) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m_hi2 = _mm512_set1_epi8(0x30);
+    const __m512i up = shift_halves(4, 2), down = shift_halves(0, 2);
+    const __m512i ql0 = load64(xb + Q6K_QL), ql1 = load64(xb + Q6K_QL + 64);
+    const __m512i qh0 = load32_both(xb + Q6K_QH), qh1 = load32_both(xb + Q6K_QH + 32);
+    zmm4 c;   /* ternary 0xEA: (a & b) | c */
+    c.r0 = _mm512_ternarylogic_epi32(ql0, m4, _mm512_and_si512(_mm512_sllv_epi16(qh0, up), m_hi2), 0xEA);
+    c.r1 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql0, 4), m4, _mm512_and_si512(_mm512_srlv_epi16(qh0, down), m_hi2), 0xEA);
+    c.r2 = _mm512_ternarylogic_epi32(ql1, m4, _mm512_and_si512(_mm512_sllv_epi16(qh1, up), m_hi2), 0xEA);
+    c.r3 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql1, 4), m4, _mm512_and_si512(_mm512_srlv_epi16(qh1, down), m_hi2), 0xEA);
+    return c;
+}
+
+static inline __m256i q6k_scales16(const uint8_t *xb) {
+    return _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(xb + Q6K_SC)));
+}
+
+/* Q6_K lanes minus ggml's q8sclsub = 32 * (sc[2l] bsums[2l] + sc[2l+1] bsums[2l+1]). maddubs pair <=
+ * 2*63*127 = 16002 (no saturation); dpwssd with sc in [-128, 127] adds <= 2*16002*128 per op, 4 ops and
+ * the fold: |lane| <= 32.8M < 2^31 (as the AVX2 kernel). */
+static inline __m256i q6k_lanes(zmm4 c, zmm4 scv, __m256i sc16, const uint8_t *yb) {
+    const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(load32(yb + Q8K_BSUMS), sc16), 5);
+    return _mm256_sub_epi32(scaled_lanes(c, scv, yb + Q8K_QS), off);
+}
+
+static void dot_q6_K_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
     const uint8_t *x = vx, *y = vy;
     const int64_t nb = n / QK_K;
-    const __m512i m3 = _mm512_set1_epi8(3);
-    const __m512i shift01 = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
-                                             0x0002000200020002LL, 0, 0, 0, 0);
-    const __m512i shift23 = _mm512_add_epi16(shift01, _mm512_set1_epi16(4));
-    const __m256i ones16 = _mm256_set1_epi16(1);
-    __m512 acc = _mm512_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        const uint8_t *xb = x + i * sizeof(block_tq2_0), *yb = y + i * sizeof(block_q8_K);
-        const uint8_t *a = yb + Q8K_QS;
-        const __m512i q0 = _mm512_broadcast_i64x4(load32(xb + TQ2_QS));
-        const __m512i q1 = _mm512_broadcast_i64x4(load32(xb + TQ2_QS + 32));
-        __m512i sumi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srlv_epi16(q0, shift01), m3), load64(a));
-        sumi = _mm512_dpbusd_epi32(sumi, _mm512_and_si512(_mm512_srlv_epi16(q0, shift23), m3), load64(a + 64));
-        sumi = _mm512_dpbusd_epi32(sumi, _mm512_and_si512(_mm512_srlv_epi16(q1, shift01), m3), load64(a + 128));
-        sumi = _mm512_dpbusd_epi32(sumi, _mm512_and_si512(_mm512_srlv_epi16(q1, shift23), m3), load64(a + 192));
-        const __m256i bs = _mm256_madd_epi16(load32(yb + Q8K_BSUMS), ones16);   /* 8 x (sum of 32 codes) */
-        sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(bs));
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(load_f16(xb + TQ2_D) * load_f32(yb + Q8K_D)), _mm512_cvtepi32_ps(sumi), acc);
+        const uint8_t *xb = x + i * sizeof(block_q6_K), *yb = y + i * sizeof(block_q8_K);
+        const __m256i sc16 = q6k_scales16(xb);
+        const __m256i lanes = q6k_lanes(q6k_codes(xb), subblock_scales(sc16), sc16, yb);
+        const float d = load_f32(yb + Q8K_D) * load_f16(xb + Q6K_D);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc);
     }
-    *s = _mm512_reduce_add_ps(acc);
+    *s = hsum8_ggml(acc);
+}
+
+/* Q3_K 12-byte scale field -> 16 signed scales (6-bit - 32) as int16, without a trip through memory
+ * (unpack_q3k_scales' layout, in 32-bit lanes): lane k = low nibbles (k < 2: w[k], else w[k-2] >> 4)
+ * | bits 2k..2k+1 of each byte of w[2], shifted to bits 4-5. The masked load reads exactly 12 bytes. */
+static inline __m256i q3k_scales16(const uint8_t *xb) {
+    const __m128i w = _mm_maskz_loadu_epi8(0x0FFF, xb + Q3K_SC);
+    const __m128i lo4 = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(1, 0, 1, 0)), _mm_setr_epi32(0, 0, 4, 4)),
+                                      _mm_set1_epi8(0x0F));
+    const __m128i hi2 = _mm_and_si128(_mm_srlv_epi32(_mm_shuffle_epi32(w, _MM_SHUFFLE(2, 2, 2, 2)), _mm_setr_epi32(0, 2, 4, 6)),
+                                      _mm_set1_epi8(0x03));
+    const __m128i sc = _mm_sub_epi8(_mm_or_si128(lo4, _mm_slli_epi32(hi2, 4)), _mm_set1_epi8(32));
+    return _mm256_cvtepi8_epi16(sc);
+}
+
+/* Q3_K register 2h + j: c3 = low2 | 4 * hbit in [0, 7] (weight c3 - 4); low2 = (qs[32h + p] >> 4j or
+ * 4j+2) & 3, hbit = bit 4h + 2j (first half) / 4h + 2j + 1 (second half) of hmask[p]. */
+static inline __m512i q3k_code(__m512i qs_h, __m512i hmask, int h, int j) {
+    const __m512i low2 = _mm512_and_si512(_mm512_srlv_epi16(qs_h, shift_halves(4 * j, 4 * j + 2)), _mm512_set1_epi8(3));
+    const int b = 4 * h + 2 * j;
+    const __m512i bit = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << b)), _mm256_set1_epi8((char)(1 << (b + 1))), 1);
+    return _mm512_mask_add_epi8(low2, _mm512_test_epi8_mask(hmask, bit), low2, _mm512_set1_epi8(4));
+}
+
+/* Pairs of (c3 - 4) * a = maddubs(c3, a) - maddubs(4, a), |.| <= 2*4*127 (each maddubs <= 1778, no
+ * saturation); dpwssd with sc in [-32, 31]: |lane| <= 8 * 2*1016*32 < 2^20. */
+static inline __m512i q3k_pairs(__m512i c3, const uint8_t *a) {
+    const __m512i av = load64(a);
+    return _mm512_sub_epi16(_mm512_maddubs_epi16(c3, av), _mm512_maddubs_epi16(_mm512_set1_epi8(4), av));
+}
+
+static void dot_q3_K_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / QK_K;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * sizeof(block_q3_K), *yb = y + i * sizeof(block_q8_K);
+        const uint8_t *a = yb + Q8K_QS;
+        const zmm4 scv = subblock_scales(q3k_scales16(xb));
+        const __m512i hmask = load32_both(xb + Q3K_HM);
+        const __m512i q0 = load32_both(xb + Q3K_QS), q1 = load32_both(xb + Q3K_QS + 32);
+        const __m512i z = _mm512_setzero_si512();
+        __m512i s01 = _mm512_dpwssd_epi32(z, q3k_pairs(q3k_code(q0, hmask, 0, 0), a), scv.r0);
+        __m512i s23 = _mm512_dpwssd_epi32(z, q3k_pairs(q3k_code(q1, hmask, 1, 0), a + 128), scv.r2);
+        s01 = _mm512_dpwssd_epi32(s01, q3k_pairs(q3k_code(q0, hmask, 0, 1), a + 64), scv.r1);
+        s23 = _mm512_dpwssd_epi32(s23, q3k_pairs(q3k_code(q1, hmask, 1, 1), a + 192), scv.r3);
+        const __m512i sumi = _mm512_add_epi32(s01, s23);
+        const __m256i lanes = _mm256_add_epi32(_mm512_castsi512_si256(sumi), _mm512_extracti64x4_epi64(sumi, 1));
+        const float d = load_f32(yb + Q8K_D) * load_f16(xb + Q3K_D);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc);
+    }
+    *s = hsum8_ggml(acc);
+}
+
+/* Q2_K: c in [0, 3], sc, m in [0, 15]. maddubs pair <= 2*3*127 = 762; dpwssd: |lane| <= 4*2*762*15;
+ * isum <= 256*3*15*127 < 2^21 and |msum| <= 16*15*2032 < 2^19, both exact in f32. Register 2h + j:
+ * c = (qs[32h + p] >> 4j or 4j+2) & 3. */
+static void dot_q2_K_q8_K(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy) {
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / QK_K;
+    const __m512i m3 = _mm512_set1_epi8(3), sh01 = shift_halves(0, 2), sh23 = shift_halves(4, 6);
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m128 acc = _mm_setzero_ps();   /* lane 0: S (scale part), lane 1: M (min part), lanes 2-3 stay 0 */
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * sizeof(block_q2_K), *yb = y + i * sizeof(block_q8_K);
+        const __m128i packed = _mm_loadu_si128((const __m128i *)(xb + Q2K_SC));
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m4));
+        const __m256i msum8 = _mm256_madd_epi16(mins, load32(yb + Q8K_BSUMS));
+        const __m512i q0 = load32_both(xb + Q2K_QS), q1 = load32_both(xb + Q2K_QS + 32);
+        zmm4 c;
+        c.r0 = _mm512_and_si512(_mm512_srlv_epi16(q0, sh01), m3);
+        c.r1 = _mm512_and_si512(_mm512_srlv_epi16(q0, sh23), m3);
+        c.r2 = _mm512_and_si512(_mm512_srlv_epi16(q1, sh01), m3);
+        c.r3 = _mm512_and_si512(_mm512_srlv_epi16(q1, sh23), m3);
+        const __m256i isum8 = scaled_lanes(c, subblock_scales(_mm256_cvtepu8_epi16(_mm_and_si128(packed, m4))), yb + Q8K_QS);
+        /* [isum, msum] by exact integer reductions, then the two fmas of the repacked kernel */
+        const __m256i both = _mm256_hadd_epi32(isum8, msum8);   /* i01 i23 m01 m23 | i45 i67 m45 m67 */
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(both), _mm256_extracti128_si256(both, 1));
+        t = _mm_hadd_epi32(t, t);                               /* isum, msum, isum, msum */
+        uint32_t d_dmin;
+        memcpy(&d_dmin, xb + Q2K_D, sizeof d_dmin);             /* f16 d, dmin (adjacent) */
+        const __m128 dxy = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)d_dmin)), _mm_set1_ps(load_f32(yb + Q8K_D)));
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(t), dxy, acc);
+    }
+    *s = _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc));
 }
 
 /* ---- 4-column kernels (kern_vec_dot4_fn): one weight row against 4 activation rows ------------------
@@ -355,6 +528,32 @@ static void dot4_q4_K_q8_K(int64_t n, float *s, const void *vx, const void *vy, 
     for (int k = 0; k < 4; k++) s[k] = _mm512_reduce_add_ps(acc[k]) - min_sum[k];
 }
 
+/* Q6_K, 4 columns: codes and scale vectors decoded once per super-block; per column the integer lanes
+ * and every float operation are those of dot_q6_K_q8_K (ggml's order), so results are bit-identical. */
+static void dot4_q6_K_q8_K(int64_t n, float *s, const void *vx, const void *vy, size_t ys) {
+    const uint8_t *x = vx, *y = vy;
+    const int64_t nb = n / QK_K;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *xb = x + i * sizeof(block_q6_K), *yb = y + i * sizeof(block_q8_K);
+        const __m256i sc16 = q6k_scales16(xb);
+        const zmm4 c = q6k_codes(xb), scv = subblock_scales(sc16);
+        const float dx = load_f16(xb + Q6K_D);
+#define COLUMN(acc, k)                                                                              \
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(load_f32(yb + (k) * ys + Q8K_D) * dx),                 \
+                              _mm256_cvtepi32_ps(q6k_lanes(c, scv, sc16, yb + (k) * ys)), acc)
+        COLUMN(acc0, 0);
+        COLUMN(acc1, 1);
+        COLUMN(acc2, 2);
+        COLUMN(acc3, 3);
+#undef COLUMN
+    }
+    s[0] = hsum8_ggml(acc0);
+    s[1] = hsum8_ggml(acc1);
+    s[2] = hsum8_ggml(acc2);
+    s[3] = hsum8_ggml(acc3);
+}
+
 /* ---- table: types not listed fall back to the AVX2 family ------------------------------------- */
 
 const kern_dot_entry kern_dots_avx512[] = {
@@ -363,7 +562,10 @@ const kern_dot_entry kern_dots_avx512[] = {
     { LLMPI_TYPE_Q4_0, dot_q4_0_q8_0 },
     { LLMPI_TYPE_Q8_0, dot_q8_0_q8_0 },
     { LLMPI_TYPE_Q4_K, dot_q4_K_q8_K },
-    { LLMPI_TYPE_TQ2_0, dot_tq2_0_q8_K },
+    { LLMPI_TYPE_TQ2_0, kern_dot_tq2_0_q8_K_avx512 },   /* kernels/ternary_avx512.c */
+    { LLMPI_TYPE_Q6_K, dot_q6_K_q8_K },     /* llama.cpp's float order (see above) */
+    { LLMPI_TYPE_Q3_K, dot_q3_K_q8_K },
+    { LLMPI_TYPE_Q2_K, dot_q2_K_q8_K },
     { LLMPI_TYPE_TQ1_0, kern_dot_tq1_0_q8_K_avx512 },   /* kernels/ternary_avx512.c */
     { LLMPI_TYPE_I2_S, kern_dot_i2_s_i8_s_avx512 },     /* kernels/ternary_avx512.c */
     { LLMPI_TYPE_COUNT, NULL },
@@ -374,5 +576,6 @@ const kern_dot4_entry kern_dots4_avx512[] = {
     { LLMPI_TYPE_Q4_0, dot4_q4_0_q8_0 },
     { LLMPI_TYPE_Q8_0, dot4_q8_0_q8_0 },
     { LLMPI_TYPE_Q4_K, dot4_q4_K_q8_K },
+    { LLMPI_TYPE_Q6_K, dot4_q6_K_q8_K },
     { LLMPI_TYPE_COUNT, NULL },
 };

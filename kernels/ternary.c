@@ -336,6 +336,138 @@ void kern_tl1_matmul(llmpi_pool *pool, const kern_tl1_matrix *w, const float *x,
     pool_run(pool, tl1_matmul_task, &j);
 }
 
+/* ---- MAD row groups: TQ2_0 x Q8_K, 4 rows per pass (layout in kernels/ternary.h) ------------------------ */
+
+void kern_tq2_prepare_act(int64_t n, const void *q8k_row, kern_tq2_act_block *out, float *d) {
+    const uint8_t *y = q8k_row;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const uint8_t *yb = y + (size_t)b * sizeof(block_q8_K);
+        const uint8_t *qs = yb + offsetof(block_q8_K, qs);
+        for (int k = 0; k < 4; k++) {
+            memcpy(out[b].qs + 64 * k, qs + 32 * k, 32);
+            memcpy(out[b].qs + 64 * k + 32, qs + 128 + 32 * k, 32);
+        }
+        int16_t bsums[QK_K / 16];
+        memcpy(bsums, yb + offsetof(block_q8_K, bsums), sizeof bsums);
+        for (int l = 0; l < 16; l++) out[b].neg_bsum[l] = l < 8 ? -(bsums[2 * l] + bsums[2 * l + 1]) : 0;
+        memcpy(&d[b], yb + offsetof(block_q8_K, d), sizeof(float));
+    }
+}
+
+void kern_tq2_rows4_ref(int64_t n, float s[4], const uint8_t *x, size_t row_bytes,
+                        const kern_tq2_act_block *a, const float *d) {
+    for (int r = 0; r < 4; r++) {
+        const uint8_t *row = x + (size_t)r * row_bytes;
+        float sumf = 0.0f;
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            const uint8_t *xb = row + (size_t)b * sizeof(block_tq2_0);
+            int32_t sumi = 0;
+            for (int l = 0; l < 16; l++) sumi += a[b].neg_bsum[l];
+            for (int k = 0; k < 4; k++)   /* prepared register k, byte j: field k of code byte j */
+                for (int j = 0; j < 64; j++) sumi += ((xb[offsetof(block_tq2_0, qs) + j] >> (2 * k)) & 3) * a[b].qs[64 * k + j];
+            uint16_t dh;
+            memcpy(&dh, xb + offsetof(block_tq2_0, d), sizeof dh);
+            sumf += (float)sumi * (quant_f16_to_f32(dh) * d[b]);
+        }
+        s[r] = sumf;
+    }
+}
+
+kern_tq2_rows4_fn kern_tq2_rows4_kernel(void) {
+#if defined(__x86_64__)
+    if (strcmp(kern_vec_dot_impl(LLMPI_TYPE_TQ2_0), "avx512") == 0) return kern_tq2_rows4_avx512;
+#endif
+    return NULL;
+}
+
+/* Scratch per token: [Q8_K row | prepared blocks | block d], each 64-byte aligned. */
+static size_t tq2_token_bytes(int64_t ne0) {
+    const size_t nb = (size_t)(ne0 / QK_K);
+    return (quant_row_size(LLMPI_TYPE_Q8_K, ne0) + 63) / 64 * 64 + nb * sizeof(kern_tq2_act_block) +
+           (nb * sizeof(float) + 63) / 64 * 64;
+}
+
+typedef struct {
+    const kern_matrix *w;
+    const float *x;
+    int n_tokens;
+    float *y;
+    int64_t ldy;
+    uint8_t *base;          /* 64-aligned scratch, tq2_token_bytes per token */
+    kern_tq2_rows4_fn rows4;
+    quant_vec_dot_fn dot;   /* rows past the last group of 4; bit-identical to rows4 */
+    llmpi_pool *pool;
+} tq2_job;
+
+static void tq2_token(const tq2_job *j, int t, const uint8_t **q8k, const kern_tq2_act_block **a, const float **d) {
+    const int64_t ne0 = j->w->ne0;
+    uint8_t *p = j->base + (size_t)t * tq2_token_bytes(ne0);
+    *q8k = p;
+    p += (quant_row_size(LLMPI_TYPE_Q8_K, ne0) + 63) / 64 * 64;
+    *a = (const kern_tq2_act_block *)p;
+    *d = (const float *)(p + (size_t)(ne0 / QK_K) * sizeof(kern_tq2_act_block));
+}
+
+static void tq2_convert_task(void *argp, int ith, int nth) {
+    tq2_job *j = argp;
+    const quant_from_float_fn from_float = kern_act_quant(LLMPI_TYPE_Q8_K);
+    for (int t = ith; t < j->n_tokens; t += nth) {
+        const uint8_t *q8k;
+        const kern_tq2_act_block *a;
+        const float *d;
+        tq2_token(j, t, &q8k, &a, &d);
+        from_float(j->x + (size_t)t * j->w->ne0, (void *)q8k, j->w->ne0);
+        kern_tq2_prepare_act(j->w->ne0, q8k, (kern_tq2_act_block *)a, (float *)d);
+    }
+}
+
+/* Contiguous chunks of rows (a multiple of 4, about ne1 / (8 threads), as kernels/matmul.c). */
+#define TQ2_MIN_ROWS_PER_CHUNK 16
+static void tq2_matmul_task(void *argp, int ith, int nth) {
+    tq2_job *j = argp;
+    const kern_matrix *w = j->w;
+    int64_t per = w->ne1 / ((int64_t)nth * 8) / 4 * 4;
+    if (per < TQ2_MIN_ROWS_PER_CHUNK) per = TQ2_MIN_ROWS_PER_CHUNK;
+    const int64_t n_chunks = (w->ne1 + per - 1) / per;
+    (void)ith;
+    /* without a pool (pool_run then calls this once) every chunk runs here */
+    for (int64_t c = j->pool ? pool_chunk_next(j->pool) : 0; c < n_chunks; c = j->pool ? pool_chunk_next(j->pool) : c + 1) {
+        const int64_t r0 = c * per, r1 = r0 + per < w->ne1 ? r0 + per : w->ne1;
+        for (int t = 0; t < j->n_tokens; t++) {
+            const uint8_t *q8k;
+            const kern_tq2_act_block *a;
+            const float *d;
+            tq2_token(j, t, &q8k, &a, &d);
+            float *yt = j->y + (size_t)t * j->ldy;
+            int64_t r = r0;
+            for (; r + 4 <= r1; r += 4) {
+                float s4[4];
+                j->rows4(w->ne0, s4, (const uint8_t *)w->data + (size_t)r * w->row_bytes, w->row_bytes, a, d);
+                for (int k = 0; k < 4; k++) yt[r + k] = s4[k] * w->tensor_scale;
+            }
+            for (; r < r1; r++) {
+                float s1;
+                j->dot(w->ne0, &s1, (const uint8_t *)w->data + (size_t)r * w->row_bytes, q8k);
+                yt[r] = s1 * w->tensor_scale;
+            }
+        }
+    }
+}
+
+/* True (and Y = W X done) if w is TQ2_0 with its own activation type and the family has a 4-row kernel. */
+static bool tq2_rows_matmul(llmpi_pool *pool, const kern_matrix *w, const float *x, int n_tokens,
+                            float *y, int64_t ldy, void *scratch) {
+    if (w->type != LLMPI_TYPE_TQ2_0 || w->ne0 % QK_K != 0) return false;
+    const kern_tq2_rows4_fn rows4 = kern_tq2_rows4_kernel();
+    if (!rows4) return false;
+    tq2_job j = { w, x, n_tokens, y, ldy, (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), rows4,
+                  kern_vec_dot(LLMPI_TYPE_TQ2_0), pool };
+    if (n_tokens == 1 || !pool) tq2_convert_task(&j, 0, 1);
+    else pool_run(pool, tq2_convert_task, &j);
+    pool_run(pool, tq2_matmul_task, &j);
+    return true;
+}
+
 /* ---- mode selector (kernels.h "ternary kernels" section) --------------------------------------------- */
 
 enum { TMODE_AUTO, TMODE_MAD, TMODE_LUT };
@@ -499,12 +631,16 @@ size_t kern_ternary_scratch_bytes(const kern_matrix *w, int n_tokens) {
     const int nt = n_tokens < KERN_TL1_MAX_TOKENS ? n_tokens : KERN_TL1_MAX_TOKENS;
     if (!hook_applies(w, nt)) return 0;
     const kern_tl1_matrix shape = { .type = w->type, .ne0 = w->ne0 };
-    return kern_tl1_scratch_bytes(&shape, nt);
+    const size_t lut = kern_tl1_scratch_bytes(&shape, nt);
+    const size_t mad = w->type == LLMPI_TYPE_TQ2_0 ? tq2_token_bytes(w->ne0) * (size_t)nt + 64 : 0;
+    return lut > mad ? lut : mad;
 }
 
 bool kern_ternary_matmul(llmpi_pool *pool, const kern_matrix *w, const float *x, int n_tokens,
                          float *y, int64_t ldy, void *scratch) {
-    if (!hook_applies(w, n_tokens) || !kern_ternary_use_lut_shape(w->type, w->ne0, w->ne1)) return false;
+    if (!hook_applies(w, n_tokens)) return false;
+    /* MAD: TQ2_0 generation through the 4-row kernel where the family has one */
+    if (!kern_ternary_use_lut_shape(w->type, w->ne0, w->ne1)) return tq2_rows_matmul(pool, w, x, n_tokens, y, ldy, scratch);
     const kern_tl1_matrix *m = cached_pack(w);
     if (!m) return false;
     kern_tl1_matmul(pool, m, x, n_tokens, y, ldy, scratch);

@@ -134,6 +134,32 @@ bool kern_ternary_matmul(llmpi_pool *pool, const kern_matrix *w, const float *x,
 /* Frees every cached packed matrix (call when no matmul runs; tests, model unload). */
 void kern_ternary_cache_clear(void);
 
+/* ---- MAD row groups: TQ2_0 x Q8_K, 4 weight rows per pass (generation) ------------------------------
+ * One token's Q8_K activation row is rearranged once per matmul (kern_tq2_prepare_act) so a kernel can
+ * load each weight block's 64 code bytes with one load and reuse the activation loads for 4 rows:
+ *   qs[64 k + p]      = a[32 k + p]        (k = 0..3, p = 0..31: bits 2k of code byte p, half 0)
+ *   qs[64 k + 32 + p] = a[128 + 32 k + p]  (bits 2k of code byte 32 + p, half 1)
+ *   neg_bsum[l] = -(bsums[2l] + bsums[2l+1]) for l < 8, 0 for l >= 8 (the "- 1" of the codes)
+ * Per row the result is the scalar reference's (quant/vec_dot.c vec_dot_tq2_0_q8_K), bit for bit: the
+ * block's exact int32 sum, then sumf += (float)sumi * (d_w * d_a) block by block. */
+typedef struct {
+    int8_t  qs[QK_K];
+    int32_t neg_bsum[16];
+} kern_tq2_act_block;   /* 320 bytes: 64-byte multiple, so an aligned array keeps every block aligned */
+
+/* out[b], d[b] for the n / 256 blocks of a Q8_K row (any alignment). */
+void kern_tq2_prepare_act(int64_t n, const void *q8k_row, kern_tq2_act_block *out, float *d);
+/* s[r] = vec_dot_tq2_0_q8_K(n, row x + r * row_bytes, activation) for r < 4; a / d from
+ * kern_tq2_prepare_act. Weight rows may sit at any address. */
+typedef void (*kern_tq2_rows4_fn)(int64_t n, float s[4], const uint8_t *x, size_t row_bytes,
+                                  const kern_tq2_act_block *a, const float *d);
+/* Scalar reference over the prepared layout (reads it like the SIMD kernels). */
+void kern_tq2_rows4_ref(int64_t n, float s[4], const uint8_t *x, size_t row_bytes,
+                        const kern_tq2_act_block *a, const float *d);
+/* The 4-row kernel of the family serving TQ2_0 (kern_vec_dot_impl), or NULL if that family has none
+ * (then kern_matmul uses the one-row kernels). Bit-identical to kern_vec_dot(TQ2_0) of that family. */
+kern_tq2_rows4_fn kern_tq2_rows4_kernel(void);
+
 /* d of Q8_K block b of a converted activation row (any alignment: rows may sit at odd offsets). */
 static inline float kern_tl1_q8k_d(const void *act_row, int64_t b) {
     float d;
@@ -153,6 +179,10 @@ void kern_tl1_tile4_avx512(const kern_tl1_matrix *w, int64_t tile, const void *a
 /* AVX-512 MAD kernels (kernels/ternary_avx512.c), quant_vec_dot_fn contract. */
 void kern_dot_tq1_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy);
 void kern_dot_i2_s_i8_s_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy);
+/* TQ2_0 x Q8_K, bit-identical to the scalar reference (one row; and the 4-row kernel above). */
+void kern_dot_tq2_0_q8_K_avx512(int64_t n, float *restrict s, const void *restrict vx, const void *restrict vy);
+void kern_tq2_rows4_avx512(int64_t n, float s[4], const uint8_t *x, size_t row_bytes,
+                           const kern_tq2_act_block *a, const float *d);
 #endif
 #if defined(__aarch64__)
 void kern_tl1_tile_neon(const kern_tl1_matrix *w, int64_t tile, const void *act_row,

@@ -454,6 +454,121 @@ static void test_ggml_x86_order(void) {
     kern_set_impl("auto");
 }
 
+/* [hB] Q6_K / Q3_K / Q2_K against an order model of llama.cpp on AVX-512 x86 (bit-exact). Written from the
+ * formats (quant/vec_dot.c code layouts), independent of the kernels' register tricks:
+ *  - Q6_K, Q3_K (ggml_vec_dot_q6_K/q3_K_q8_K, AVX2 path): 8 exact int32 lanes per super-block, lane l =
+ *    sum over the eight 32-element groups g of sc(sub-block) * w * a over elements 32g + 4l .. 32g + 4l + 3,
+ *    Q6_K with w = c in [0, 63] and -32 * (sc[2l] bsums[2l] + sc[2l+1] bsums[2l+1]) added, Q3_K with
+ *    w = c3 - 4; acc_l = fmaf(dy * dx, lane_l, acc_l); then ggml's hsum_float_8.
+ *  - Q2_K (repacked gemv/gemm_q2_K_8x8 on AVX-512): S = fmaf(isum, dx * dy, S), M = fmaf(msum, dmin * dy, M)
+ *    per super-block, result S - M.
+ * Only the avx512 family promises this order for these types (avx2 keeps its own lane split). */
+static float hb_hsum8(const float acc[8]) {
+    float s4[4];
+    for (int i = 0; i < 4; i++) s4[i] = acc[4 + i] + acc[i];
+    const float lo = s4[0] + s4[2], hi = s4[1] + s4[3];
+    return lo + hi;
+}
+
+static float hb_llama_order_dot(llmpi_type t, int64_t n, const uint8_t *wrow, const uint8_t *arow) {
+    float acc[8] = { 0 }, S = 0.0f, M = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const block_q8_K *y = (const block_q8_K *)arow + b;
+        int w[QK_K], sc[16];
+        float dx = 0.0f, dmin = 0.0f;
+        if (t == LLMPI_TYPE_Q6_K) {
+            const block_q6_K *x = (const block_q6_K *)wrow + b;
+            for (int e = 0; e < QK_K; e++) {
+                const int h = e / 128, k = (e % 128) / 32, p = e % 32;
+                const uint8_t l = x->ql[64 * h + 32 * (k & 1) + p];
+                w[e] = (k < 2 ? (l & 0x0F) : (l >> 4)) | (((x->qh[32 * h + p] >> (2 * k)) & 3) << 4);
+            }
+            for (int s = 0; s < 16; s++) sc[s] = x->scales[s];
+            dx = quant_f16_to_f32(x->d);
+        } else if (t == LLMPI_TYPE_Q3_K) {
+            const block_q3_K *x = (const block_q3_K *)wrow + b;
+            for (int e = 0; e < QK_K; e++) {
+                const int h = e / 128, k = (e % 128) / 32, p = e % 32;
+                const int low2 = (x->qs[32 * h + p] >> (2 * k)) & 3, hb = (x->hmask[p] >> (e / 32)) & 1;
+                w[e] = low2 + 4 * hb - 4;
+            }
+            for (int s = 0; s < 16; s++) {
+                const int low4 = s < 8 ? (x->scales[s] & 0x0F) : (x->scales[s - 8] >> 4);
+                sc[s] = (low4 | ((x->scales[8 + s % 4] >> (2 * (s / 4))) & 3) << 4) - 32;
+            }
+            dx = quant_f16_to_f32(x->d);
+        } else {
+            const block_q2_K *x = (const block_q2_K *)wrow + b;
+            int32_t isum = 0, msum = 0;
+            for (int e = 0; e < QK_K; e++)
+                isum += (x->scales[e / 16] & 15) * ((x->qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3) * y->qs[e];
+            for (int s = 0; s < 16; s++) msum += (x->scales[s] >> 4) * y->bsums[s];
+            dx = quant_f16_to_f32(x->d);
+            dmin = quant_f16_to_f32(x->dmin);
+            S = fmaf((float)isum, dx * y->d, S);
+            M = fmaf((float)msum, dmin * y->d, M);
+            continue;
+        }
+        for (int l = 0; l < 8; l++) {
+            int32_t lane = 0;
+            for (int g = 0; g < 8; g++)
+                for (int i = 0; i < 4; i++) {
+                    const int e = 32 * g + 4 * l + i;
+                    lane += sc[e / 16] * w[e] * y->qs[e];
+                }
+            if (t == LLMPI_TYPE_Q6_K) lane -= 32 * (sc[2 * l] * y->bsums[2 * l] + sc[2 * l + 1] * y->bsums[2 * l + 1]);
+            acc[l] = fmaf(y->d * dx, (float)lane, acc[l]);
+        }
+    }
+    return t == LLMPI_TYPE_Q2_K ? S - M : hb_hsum8(acc);
+}
+
+static void test_llama_order_kquants(void) {
+    static const llmpi_type types[] = { LLMPI_TYPE_Q6_K, LLMPI_TYPE_Q3_K, LLMPI_TYPE_Q2_K };
+    static const int64_t block_counts[] = { 1, 2, 3, 5, 8, 11 };
+    if (kern_set_impl("avx512") != 0) return;
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const llmpi_type t = types[ti];
+        const quant_type_traits *tr = quant_traits(t), *at = quant_traits(tr->vec_dot_type);
+        const quant_vec_dot_fn dot = kern_vec_dot(t);
+        const kern_vec_dot4_fn dot4 = kern_vec_dot_4(t);
+        t_begin("avx512 dot %s == llama.cpp AVX-512 float order (bit-exact, via %s%s)", tr->name, kern_vec_dot_impl(t),
+                dot4 ? ", and its 4-column kernel" : "");
+        int compared = 0, bad = 0;
+        for (uint64_t seed = 1; seed <= 4; seed++)
+            for (size_t bi = 0; bi < sizeof block_counts / sizeof block_counts[0]; bi++) {
+                const int64_t n = block_counts[bi] * QK_K;
+                const size_t wb = quant_row_size(t, n), ab = quant_row_size(tr->vec_dot_type, n);
+                uint8_t *w = malloc(wb), *a = malloc(4 * ab), *w_odd = malloc(wb + 1), *a_odd = malloc(4 * ab + 1);
+                float *x = malloc((size_t)n * sizeof(float));
+                uint64_t rng = seed * 15485863u + bi * 97u + (uint64_t)t;
+                random_weight_row(t, w, n, &rng);
+                for (int k = 0; k < 4; k++) {
+                    random_activations(x, n, &rng);
+                    at->from_float(x, a + (size_t)k * ab, n);
+                }
+                memcpy(w_odd + 1, w, wb);
+                memcpy(a_odd + 1, a, 4 * ab);
+                float got4[4];
+                if (dot4) dot4(n, got4, w_odd + 1, a_odd + 1, ab);
+                for (int k = 0; k < 4; k++) {
+                    const float want = hb_llama_order_dot(t, n, w, a + (size_t)k * ab);
+                    float got;
+                    dot(n, &got, w_odd + 1, a_odd + 1 + (size_t)k * ab);
+                    const bool differs = memcmp(&got, &want, sizeof got) != 0 || (dot4 && memcmp(&got4[k], &want, sizeof want) != 0);
+                    if (differs && bad++ == 0)
+                        CHECK(0, "seed %llu n=%lld col %d: kernel %.9g (4-col %.9g), llama.cpp order %.9g",
+                              (unsigned long long)seed, (long long)n, k, got, dot4 ? got4[k] : got, want);
+                    compared++;
+                }
+                free(w); free(a); free(w_odd); free(a_odd); free(x);
+            }
+        CHECK(bad == 0 && compared == 96, "%d of %d rows differ", bad, compared);
+        t_end();
+    }
+    kern_set_impl("auto");
+}
+
 /* ---- benchmark --------------------------------------------------------------------------------- */
 
 static double now_sec(void) {
@@ -528,5 +643,6 @@ int main(int argc, char **argv) {
     test_dot4_dispatch();
     test_act_quant();
     test_ggml_x86_order();
+    test_llama_order_kquants();
     return t_summary();
 }

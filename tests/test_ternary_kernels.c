@@ -3,8 +3,11 @@
  *   - LUT (kernels/ternary*.c): every tile kernel this CPU has (scalar / avx2 / avx512 / neon) and
  *     kern_tl1_matmul on a 2-thread pool must be BIT-IDENTICAL to the reference vec_dot (times the
  *     tensor scale) -- integer sums are exact and the per-row float ops are the reference's.
- *   - MAD (kern_vec_dot of every family): I2_S bit-identical; TQ1_0 / TQ2_0 combine blocks in vector
- *     lanes (different float order), so |err| <= 1e-5 * M, M = sum |w_k a_k| (dequantized).
+ *   - MAD (kern_vec_dot of every family): I2_S and the avx512 TQ1_0 / TQ2_0 kernels bit-identical; the
+ *     other TQ1_0 / TQ2_0 kernels combine blocks in vector lanes (different float order), so
+ *     |err| <= 1e-5 * M, M = sum |w_k a_k| (dequantized).
+ *   - TQ2_0 4-row MAD kernels (kern_tq2_rows4_ref over the prepared activations, and the family's
+ *     kern_tq2_rows4_kernel) and kern_matmul's MAD path for 1..3 tokens: bit-identical to the reference.
  * Weights are random code bytes (TQ2_0 / I2_S include the never-written code 3 = +2; TQ1_0 any byte)
  * with random-sign f16 scales; activations have outliers and hit -128 codes. Row counts 1..50 (odd,
  * partial tiles), 1..10 blocks, 3 seeds, weight rows / activation rows / tables at odd addresses.
@@ -73,7 +76,7 @@ static const char *const mad_families[] = { "scalar", "avx2", "avx512", "neon", 
 
 /* MAD kernels that keep the reference's float order (integer block sum, then the same float ops). */
 static bool mad_exact(llmpi_type t, const char *fam) {
-    return t == LLMPI_TYPE_I2_S || strcmp(fam, "scalar") == 0 || (t == LLMPI_TYPE_TQ1_0 && strcmp(fam, "avx512") == 0);
+    return t == LLMPI_TYPE_I2_S || strcmp(fam, "scalar") == 0 || ((t == LLMPI_TYPE_TQ1_0 || t == LLMPI_TYPE_TQ2_0) && strcmp(fam, "avx512") == 0);
 }
 
 static void test_type(llmpi_type t, llmpi_pool *pool) {
@@ -87,6 +90,8 @@ static void test_type(llmpi_type t, llmpi_pool *pool) {
     char first[4][200] = { "", "", "", "" }, mm_first[200] = "", mad_first[5][200] = { "", "", "", "", "" };
     double mad_worst[5] = { 0 };
     int tables_checked = 0, tables_bad = 0, t4_checked = 0, t4_bad = 0;
+    int r4_checked[2] = { 0, 0 }, r4_bad[2] = { 0, 0 };   /* TQ2_0 4-row kernels: reference, family's */
+    char r4_first[2][200] = { "", "" };
     for (int f = 0; f < 4; f++) lut_avail[f] = kern_tl1_tile_kernel_named(lut_families[f]) != NULL;
     for (int f = 0; f < 5; f++) mad_avail[f] = kern_set_impl(mad_families[f]) == 0;
     kern_set_impl("auto");
@@ -139,6 +144,28 @@ static void test_type(llmpi_type t, llmpi_pool *pool) {
                                          (long long)n, rows, (long long)(tile * KERN_TL1_ROWS + r), seed, want, out[r]);
                         }
                     }
+                }
+                if (t == LLMPI_TYPE_TQ2_0) {   /* 4-row MAD kernels over the prepared activations (from the odd address) */
+                    const int64_t nb = n / QK_K;
+                    kern_tq2_act_block *pa = malloc((size_t)nb * sizeof *pa);
+                    float *pd = malloc((size_t)nb * sizeof *pd);
+                    kern_tq2_prepare_act(n, act, pa, pd);
+                    const kern_tq2_rows4_fn fns[2] = { kern_tq2_rows4_ref, kern_tq2_rows4_kernel() };
+                    for (int f = 0; f < 2; f++) {
+                        if (!fns[f]) continue;
+                        for (int r = 0; r + 4 <= rows; r += 4) {
+                            float s4[4];
+                            fns[f](n, s4, w + (size_t)r * rb, rb, pa, pd);
+                            for (int k = 0; k < 4; k++) {
+                                r4_checked[f]++;
+                                if (memcmp(&s4[k], &ref[r + k], sizeof(float)) != 0 && r4_bad[f]++ == 0)
+                                    snprintf(r4_first[f], sizeof r4_first[f], "n=%lld row %d seed %d: ref %.9g got %.9g",
+                                             (long long)n, r + k, seed, ref[r + k], s4[k]);
+                            }
+                        }
+                    }
+                    free(pa);
+                    free(pd);
                 }
                 /* 4-tile kernel of the active family (shares table loads) */
                 if (kern_tl1_tile4_kernel() && pm.n_tiles >= 4) {
@@ -215,6 +242,16 @@ static void test_type(llmpi_type t, llmpi_pool *pool) {
         t_begin("lut %-6s 4-tile kernel %d rows bit-exact", tr->name, t4_checked);
         CHECK(t4_checked > 0 && t4_bad == 0, "%d of %d rows differ", t4_bad, t4_checked);
         t_end();
+    }
+    if (t == LLMPI_TYPE_TQ2_0) {
+        t_begin("mad TQ2_0  4-row reference %d rows bit-exact", r4_checked[0]);
+        CHECK(r4_checked[0] > 0 && r4_bad[0] == 0, "%d of %d differ; first: %s", r4_bad[0], r4_checked[0], r4_first[0]);
+        t_end();
+        if (kern_tq2_rows4_kernel()) {
+            t_begin("mad TQ2_0  4-row %s kernel %d rows bit-exact", kern_vec_dot_impl(t), r4_checked[1]);
+            CHECK(r4_checked[1] > 0 && r4_bad[1] == 0, "%d of %d differ; first: %s", r4_bad[1], r4_checked[1], r4_first[1]);
+            t_end();
+        }
     }
     t_begin("lut %-6s tables: %d rows, SIMD builder byte-identical", tr->name, tables_checked);
     CHECK(tables_checked > 0 && tables_bad == 0, "%d of %d tables differ", tables_bad, tables_checked);
@@ -346,6 +383,54 @@ static void test_matmul_hook(llmpi_pool *pool) {
     t_end();
 }
 
+/* kern_matmul in "mad" mode on TQ2_0: the 4-row path (kern_ternary_matmul) where the family has a 4-row
+ * kernel (else the generic MAD path), for 1..3 tokens and a row count with a tail (37 = 9 x 4 + 1), on a
+ * pool and (4-row path) without one:
+ * bit-identical to the reference times the tensor scale. */
+static void test_tq2_rows_matmul(llmpi_pool *pool) {
+    t_begin("kern_matmul TQ2_0 mad: 4-row path, 1..3 tokens, 37 rows, bit-exact");
+    const llmpi_type t = LLMPI_TYPE_TQ2_0;
+    const int64_t n = 768;
+    const int rows = 37, max_tok = 3;
+    const size_t rb = quant_row_size(t, n), ab = quant_row_size(LLMPI_TYPE_Q8_K, n);
+    uint8_t *w = malloc(rb * rows);
+    uint64_t rng = 23;
+    random_rows(t, w, rows, n, &rng);
+    float *x = malloc((size_t)max_tok * n * sizeof(float)), *y = malloc((size_t)max_tok * rows * sizeof(float));
+    float *ref = malloc((size_t)max_tok * rows * sizeof(float));
+    uint8_t *act = malloc(ab);
+    for (int64_t i = 0; i < max_tok * n; i++) x[i] = t_rand_normal(&rng);
+    kern_matrix km = { .data = w, .type = t, .ne0 = n, .ne1 = rows, .row_bytes = rb, .tensor_scale = 0.625f };
+    for (int tok = 0; tok < max_tok; tok++) {
+        quant_traits(LLMPI_TYPE_Q8_K)->from_float(x + (size_t)tok * n, act, n);
+        for (int r = 0; r < rows; r++) {
+            quant_traits(t)->vec_dot(n, &ref[tok * rows + r], w + (size_t)r * rb, act);
+            ref[tok * rows + r] *= km.tensor_scale;
+        }
+    }
+    kern_set_ternary_mode("mad");
+    void *scratch = malloc(kern_matmul_scratch_bytes(&km, max_tok));
+    for (int nt = 1; nt <= max_tok; nt++)
+        for (int use_pool = 0; use_pool < 2; use_pool++) {
+            memset(y, 0, (size_t)max_tok * rows * sizeof(float));
+            const bool took = kern_ternary_matmul(use_pool ? pool : NULL, &km, x, nt, y, rows, scratch);
+            CHECK(took == (kern_tq2_rows4_kernel() != NULL), "%d tokens: hook took=%d", nt, took);
+            if (!took) {   /* no 4-row kernel here: the generic MAD path (kern_matmul needs a pool) */
+                if (!use_pool) continue;
+                kern_matmul(pool, &km, x, nt, y, rows, scratch);
+            }
+            CHECK(memcmp(y, ref, (size_t)nt * rows * sizeof(float)) == 0, "%d tokens, pool %d: differs from the reference", nt, use_pool);
+        }
+    kern_set_ternary_mode("auto");
+    free(scratch);
+    free(act);
+    free(ref);
+    free(y);
+    free(x);
+    free(w);
+    t_end();
+}
+
 int main(void) {
     setenv("LLMPI_TERNARY", "lut", 1);
     test_mode_api();
@@ -354,6 +439,7 @@ int main(void) {
     for (int i = 0; i < 3; i++) test_type(types[i], pool);
     test_lut_sensitivity();
     test_matmul_hook(pool);
+    test_tq2_rows_matmul(pool);
     pool_free(pool);
     return t_summary();
 }
