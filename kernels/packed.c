@@ -214,6 +214,24 @@ void kern_packed_q8_0_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
     }
 }
 
+/* Shared by the K-quant references (Q4_K, Q2_K): row r's d * da and dmin * da, the flush of the integer
+ * sums into the two fmaf chains, and the final (acc - accm) * tensor_scale. */
+static void kq_row_scales(const uint8_t *blk, int r, float ad, float *d, float *dmin) {
+    uint16_t dh, mh;
+    memcpy(&dh, blk + 2 * r, 2);
+    memcpy(&mh, blk + 32 + 2 * r, 2);
+    *d = quant_f16_to_f32(dh) * ad;
+    *dmin = quant_f16_to_f32(mh) * ad;
+}
+static void kq_flush_row(int32_t *isum, int32_t *imin, float d, float dmin, float *acc, float *accm) {
+    *acc = fmaf((float)*isum, d, *acc);
+    *accm = fmaf((float)*imin, dmin, *accm);
+    *isum = *imin = 0;
+}
+static void kq_store_rows(const float *acc, const float *accm, float tensor_scale, float *y) {
+    for (int r = 0; r < KERN_PACK_ROWS; r++) y[r] = (acc[r] - accm[r]) * tensor_scale;
+}
+
 /* Per row, llama.cpp's repacked Q4_K order (ggml gemv/gemm_q4_K_8x8_q8_K): integer sums per part
  * (isum = sum_s sc_s * sum_{i in s} c_i a_i, imin = sum_s m_s * (bsums[2s] + bsums[2s+1]), exact in
  * int32: |isum| <= 8 * 63 * 32 * 15 * 128 < 2^25), then acc += isum * (d * da) and accm += imin *
@@ -233,10 +251,8 @@ void kern_packed_q4_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
             for (int r = 0; r < KERN_PACK_ROWS; r++) {
                 uint8_t scales[K_SCALE_SIZE];
                 for (int k = 0; k < K_SCALE_SIZE; k++) scales[k] = blk[64 + 16 * k + r];
-                uint16_t dh, mh;
-                memcpy(&dh, blk + 2 * r, 2);
-                memcpy(&mh, blk + 32 + 2 * r, 2);
-                const float d = quant_f16_to_f32(dh) * a.d, dmin = quant_f16_to_f32(mh) * a.d;
+                float d, dmin;
+                kq_row_scales(blk, r, a.d, &d, &dmin);
                 int32_t isum = 0, imin = 0;
                 for (int s = 0; s < 8; s++) {
                     uint8_t sc, m;
@@ -251,15 +267,12 @@ void kern_packed_q4_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
                     isum += sc * sum;
                     imin += m * (a.bsums[2 * s] + a.bsums[2 * s + 1]);
                     if ((per_part && (s & 1)) || s == 7) {
-                        acc[r] = fmaf((float)isum, d, acc[r]);
-                        accm[r] = fmaf((float)imin, dmin, accm[r]);
-                        isum = imin = 0;
+                        kq_flush_row(&isum, &imin, d, dmin, &acc[r], &accm[r]);
                     }
                 }
             }
         }
-        for (int r = 0; r < KERN_PACK_ROWS; r++)
-            y[(size_t)t * (size_t)ldy + (size_t)r] = (acc[r] - accm[r]) * tensor_scale;
+        kq_store_rows(acc, accm, tensor_scale, y + (size_t)t * (size_t)ldy);
     }
 }
 
@@ -278,10 +291,8 @@ void kern_packed_q2_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
             block_q8_K a;
             memcpy(&a, act_rows[t] + (size_t)b * act_block_bytes, sizeof a);
             for (int r = 0; r < KERN_PACK_ROWS; r++) {
-                uint16_t dh, mh;
-                memcpy(&dh, blk + 2 * r, 2);
-                memcpy(&mh, blk + 32 + 2 * r, 2);
-                const float d = quant_f16_to_f32(dh) * a.d, dmin = quant_f16_to_f32(mh) * a.d;
+                float d, dmin;
+                kq_row_scales(blk, r, a.d, &d, &dmin);
                 int32_t isum = 0, imin = 0;
                 for (int e = 0; e < QK_K; e++) {
                     /* element e = 128 h + 32 k + l: bits 2k..2k+1 of code byte 32 h + l */
@@ -290,15 +301,12 @@ void kern_packed_q2_K_ref(const uint8_t *grp, int64_t nb, const uint8_t *const *
                     isum += (blk[64 + 16 * (e / 16) + r] & 0x0F) * ((byte >> (2 * k)) & 3) * a.qs[e];
                     if (e % 16 == 15) imin += (blk[64 + 16 * (e / 16) + r] >> 4) * a.bsums[e / 16];
                     if ((per_part && e == 127) || e == QK_K - 1) {
-                        acc[r] = fmaf((float)isum, d, acc[r]);
-                        accm[r] = fmaf((float)imin, dmin, accm[r]);
-                        isum = imin = 0;
+                        kq_flush_row(&isum, &imin, d, dmin, &acc[r], &accm[r]);
                     }
                 }
             }
         }
-        for (int r = 0; r < KERN_PACK_ROWS; r++)
-            y[(size_t)t * (size_t)ldy + (size_t)r] = (acc[r] - accm[r]) * tensor_scale;
+        kq_store_rows(acc, accm, tensor_scale, y + (size_t)t * (size_t)ldy);
     }
 }
 

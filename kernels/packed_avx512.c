@@ -108,6 +108,42 @@ void kern_packed_q8_0_avx512(const uint8_t *grp, int64_t nb, const uint8_t *cons
  * (bsum_2j, bsum_2j+1) pair per 64 weights. P (per_part) flushes the integer sums into the float chains
  * after every 64 weights instead of once per super-block. T <= 4 tokens per pass (register budget). */
 #define KQ_TILE 4
+
+/* Shared by the K-quant tiles below (same float steps for Q4_K and Q2_K, packed.h). */
+/* Per token of the tile: its Q8_K block b, d * da and dmin * da for the 16 rows, zeroed integer sums. */
+static inline __attribute__((always_inline)) void kq_block_start(const int T, const uint8_t *const *act_rows,
+                                                                int64_t b, size_t abb, __m512 dw, __m512 dmw,
+                                                                const uint8_t **a, __m512 *d, __m512 *dmin,
+                                                                __m512i *isum, __m512i *imin) {
+    for (int t = 0; t < T; t++) {
+        a[t] = act_rows[t] + (size_t)b * abb;
+        float ad;
+        memcpy(&ad, a[t] + offsetof(block_q8_K, d), sizeof ad);
+        d[t] = _mm512_mul_ps(dw, _mm512_set1_ps(ad));
+        dmin[t] = _mm512_mul_ps(dmw, _mm512_set1_ps(ad));
+        isum[t] = imin[t] = _mm512_setzero_si512();
+    }
+}
+/* The two float chains: acc += isum * d, accm += imin * dmin; the integer sums restart. */
+static inline __attribute__((always_inline)) void kq_flush(const int T, __m512 *acc, __m512 *accm, __m512i *isum,
+                                                          __m512i *imin, const __m512 *d, const __m512 *dmin) {
+    for (int t = 0; t < T; t++) {
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d[t], acc[t]);
+        accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin[t]), dmin[t], accm[t]);
+        isum[t] = imin[t] = _mm512_setzero_si512();
+    }
+}
+/* Mins of two sub-blocks (16 row bytes each) as one (ma, mb) int16 pair per row lane, for dpwssd. */
+static inline __m512i kq_min_pairs(__m128i ma, __m128i mb) {
+    return _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(ma, mb), _mm_unpacklo_epi8(ma, mb)));
+}
+/* y[t] = (acc - accm) * tensor_scale for the 16 rows. */
+static inline __attribute__((always_inline)) void kq_store(const int T, const __m512 *acc, const __m512 *accm,
+                                                          float tensor_scale, float *y, int64_t ldy) {
+    const __m512 ts = _mm512_set1_ps(tensor_scale);
+    for (int t = 0; t < T; t++)
+        _mm512_storeu_ps(y + (size_t)t * (size_t)ldy, _mm512_mul_ps(_mm512_sub_ps(acc[t], accm[t]), ts));
+}
 static inline __attribute__((always_inline)) void tile_q4_K(const int T, const int P, const uint8_t *grp, int64_t nb,
                                                            const uint8_t *const *act_rows, size_t abb,
                                                            float tensor_scale, float *y, int64_t ldy) {
@@ -131,18 +167,11 @@ static inline __attribute__((always_inline)) void tile_q4_K(const int T, const i
         const uint8_t *a[KQ_TILE];
         __m512 d[KQ_TILE], dmin[KQ_TILE];
         __m512i isum[KQ_TILE], imin[KQ_TILE];
-        for (int t = 0; t < T; t++) {
-            a[t] = act_rows[t] + (size_t)b * abb;
-            float ad;
-            memcpy(&ad, a[t] + offsetof(block_q8_K, d), sizeof ad);
-            d[t] = _mm512_mul_ps(dw, _mm512_set1_ps(ad));
-            dmin[t] = _mm512_mul_ps(dmw, _mm512_set1_ps(ad));
-            isum[t] = imin[t] = _mm512_setzero_si512();
-        }
+        kq_block_start(T, act_rows, b, abb, dw, dmw, a, d, dmin, isum, imin);
         for (int j = 0; j < 4; j++) {   /* sub-blocks 2j (low nibbles) and 2j + 1 (high nibbles) */
             const __m128i ma = _mm_load_si128((const __m128i *)(dec[2 + j / 2] + 32 * (j % 2)));
             const __m128i mb = _mm_load_si128((const __m128i *)(dec[2 + j / 2] + 32 * (j % 2) + 16));
-            const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(ma, mb), _mm_unpacklo_epi8(ma, mb)));
+            const __m512i pairs = kq_min_pairs(ma, mb);
             for (int t = 0; t < T; t++) {
                 int16_t bs[4];
                 memcpy(bs, a[t] + offsetof(block_q8_K, bsums) + 8 * j, sizeof bs);
@@ -162,20 +191,13 @@ static inline __attribute__((always_inline)) void tile_q4_K(const int T, const i
             }
             const __m512i sc_lo = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(dec[j / 2] + 32 * (j % 2))));
             const __m512i sc_hi = _mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(dec[j / 2] + 32 * (j % 2) + 16)));
-            for (int t = 0; t < T; t++) {
+            for (int t = 0; t < T; t++)
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(sl[t], sc_lo),
                                                                       _mm512_mullo_epi32(sh[t], sc_hi)));
-                if (P || j == 3) {
-                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d[t], acc[t]);
-                    accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin[t]), dmin[t], accm[t]);
-                    isum[t] = imin[t] = _mm512_setzero_si512();
-                }
-            }
+            if (P || j == 3) kq_flush(T, acc, accm, isum, imin, d, dmin);
         }
     }
-    const __m512 ts = _mm512_set1_ps(tensor_scale);
-    for (int t = 0; t < T; t++)
-        _mm512_storeu_ps(y + (size_t)t * (size_t)ldy, _mm512_mul_ps(_mm512_sub_ps(acc[t], accm[t]), ts));
+    kq_store(T, acc, accm, tensor_scale, y, ldy);
 }
 
 /* KERN_PACKED_Q2_K_16, the float order of kern_packed_q2_K_ref: the 2-bit codes times their sub-block
@@ -196,19 +218,12 @@ static inline __attribute__((always_inline)) void tile_q2_K(const int T, const i
         const uint8_t *a[KQ_TILE];
         __m512 d[KQ_TILE], dmin[KQ_TILE];
         __m512i isum[KQ_TILE], imin[KQ_TILE];
-        for (int t = 0; t < T; t++) {
-            a[t] = act_rows[t] + (size_t)b * abb;
-            float ad;
-            memcpy(&ad, a[t] + offsetof(block_q8_K, d), sizeof ad);
-            d[t] = _mm512_mul_ps(dw, _mm512_set1_ps(ad));
-            dmin[t] = _mm512_mul_ps(dmw, _mm512_set1_ps(ad));
-            isum[t] = imin[t] = _mm512_setzero_si512();
-        }
+        kq_block_start(T, act_rows, b, abb, dw, dmw, a, d, dmin, isum, imin);
         for (int h = 0; h < 2; h++) {   /* 128 weights: sub-blocks 8h..8h+7 */
             for (int p = 4 * h; p < 4 * h + 4; p++) {   /* mins of sub-blocks 2p, 2p+1 as int16 pairs per row */
                 const __m128i ma = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)(blk + 64 + 32 * p)), 4), m4);
                 const __m128i mb = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)(blk + 80 + 32 * p)), 4), m4);
-                const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(ma, mb), _mm_unpacklo_epi8(ma, mb)));
+                const __m512i pairs = kq_min_pairs(ma, mb);
                 for (int t = 0; t < T; t++) {
                     int32_t bs2;
                     memcpy(&bs2, a[t] + offsetof(block_q8_K, bsums) + 4 * p, sizeof bs2);
@@ -230,17 +245,10 @@ static inline __attribute__((always_inline)) void tile_q2_K(const int T, const i
                         }
                     }
                 }
-            if (P || h == 1)
-                for (int t = 0; t < T; t++) {
-                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), d[t], acc[t]);
-                    accm[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin[t]), dmin[t], accm[t]);
-                    isum[t] = imin[t] = _mm512_setzero_si512();
-                }
+            if (P || h == 1) kq_flush(T, acc, accm, isum, imin, d, dmin);
         }
     }
-    const __m512 ts = _mm512_set1_ps(tensor_scale);
-    for (int t = 0; t < T; t++)
-        _mm512_storeu_ps(y + (size_t)t * (size_t)ldy, _mm512_mul_ps(_mm512_sub_ps(acc[t], accm[t]), ts));
+    kq_store(T, acc, accm, tensor_scale, y, ldy);
 }
 
 /* Tiles of up to KQ_TILE tokens; T and P are constants in each instance. */
